@@ -1,0 +1,348 @@
+// Package config loads madoguchi's YAML configuration: it is decoded into a
+// typed struct, unknown keys are refused, defaults are applied, secrets are
+// read from the environment, and every problem is reported at once by key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file. The yaml tags are the key names
+// documented in config.example.yaml.
+type Config struct {
+	Desk          Desk          `yaml:"desk"`
+	IMAP          IMAP          `yaml:"imap"`
+	SMTP          SMTP          `yaml:"smtp"`
+	Database      Database      `yaml:"database"`
+	Operators     []string      `yaml:"operators"`
+	OperatorAuth  OperatorAuth  `yaml:"operator_auth"`
+	Limits        Limits        `yaml:"limits"`
+	Templates     Templates     `yaml:"templates"`
+	Institutions  []Institution `yaml:"institutions_with_staff"`
+	Log           Log           `yaml:"log"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// Desk describes the registration desk itself.
+type Desk struct {
+	Address         string `yaml:"address"`
+	Name            string `yaml:"name"`
+	Domain          string `yaml:"domain"`
+	Timezone        string `yaml:"timezone"`
+	ReferencePrefix string `yaml:"reference_prefix"`
+	Fax             string `yaml:"fax"`
+	PostalAddress   string `yaml:"postal_address"`
+	Language        string `yaml:"language"`
+
+	Location *time.Location `yaml:"-"`
+}
+
+// IMAP is the mailbox the desk reads.
+type IMAP struct {
+	Address         string        `yaml:"address"`
+	TLS             string        `yaml:"tls"`
+	Username        string        `yaml:"username"`
+	Password        string        `yaml:"password"`
+	PasswordEnv     string        `yaml:"password_env"`
+	Mailbox         string        `yaml:"mailbox"`
+	Processed       string        `yaml:"processed"`
+	Quarantine      string        `yaml:"quarantine"`
+	PollInterval    time.Duration `yaml:"poll_interval"`
+	IdleRefresh     time.Duration `yaml:"idle_refresh"`
+	MaxMessageBytes int64         `yaml:"max_message_bytes"`
+	InsecureSkipTLS bool          `yaml:"insecure_skip_verify"`
+}
+
+// SMTP is the submission server notices are sent through.
+type SMTP struct {
+	Address         string          `yaml:"address"`
+	TLS             string          `yaml:"tls"`
+	Username        string          `yaml:"username"`
+	Password        string          `yaml:"password"`
+	PasswordEnv     string          `yaml:"password_env"`
+	Helo            string          `yaml:"helo"`
+	Charset         string          `yaml:"charset"`
+	Timeout         time.Duration   `yaml:"timeout"`
+	Backoff         []time.Duration `yaml:"backoff"`
+	InsecureSkipTLS bool            `yaml:"insecure_skip_verify"`
+}
+
+// Database is the SQLite file that holds all state.
+type Database struct {
+	Path        string `yaml:"path"`
+	Synchronous string `yaml:"synchronous"`
+}
+
+// OperatorAuth decides when a mail from an operator address may act.
+type OperatorAuth struct {
+	// AuthservID is the authserv-id our own MX writes into
+	// Authentication-Results; headers from anyone else are ignored.
+	AuthservID string `yaml:"authserv_id"`
+	// Required false trusts the From header alone: only for closed test
+	// installations (the demo), never on a server reachable from outside.
+	Required *bool `yaml:"required"`
+}
+
+// Limits bound what one message or one sender can cost.
+type Limits struct {
+	RepliesPerSenderPerHour int   `yaml:"replies_per_sender_per_hour"`
+	MaxAttachments          int   `yaml:"max_attachments"`
+	MaxAttachmentBytes      int64 `yaml:"max_attachment_bytes"`
+	MaxNestingDepth         int   `yaml:"max_nesting_depth"`
+}
+
+// Templates points at optional notice template overrides.
+type Templates struct {
+	Dir string `yaml:"dir"`
+}
+
+// Institution is one with its own registration staff: its applicants send
+// their signed forms there instead of to the central desk.
+type Institution struct {
+	Name  string `yaml:"name"`
+	Staff string `yaml:"staff_address"`
+}
+
+// Log chooses the log output.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// OperatorAuthRequired reports whether operator commands need a trusted
+// Authentication-Results header (the default).
+func (c *Config) OperatorAuthRequired() bool {
+	return c.OperatorAuth.Required == nil || *c.OperatorAuth.Required
+}
+
+// IsOperator reports whether addr is a configured operator address.
+func (c *Config) IsOperator(addr string) bool {
+	for _, op := range c.Operators {
+		if strings.EqualFold(op, addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Problems is every problem found in a configuration, one line each.
+type Problems []string
+
+func (p Problems) Error() string {
+	return "configuration problems:\n  " + strings.Join(p, "\n  ")
+}
+
+// Load reads and checks a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(data, os.Getenv)
+}
+
+// Parse decodes, fills defaults and validates. getenv supplies the
+// *_env secrets so tests need no process environment.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF: let validation name the missing keys.
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, Problems(te.Errors)
+		}
+		return nil, Problems{err.Error()}
+	}
+	c.applyDefaults()
+	if p := c.validate(getenv); len(p) > 0 {
+		return nil, p
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	setDefault(&c.Desk.Timezone, "Asia/Tokyo")
+	setDefault(&c.Desk.ReferencePrefix, "MDG")
+	setDefault(&c.Desk.Language, "ja")
+	setDefault(&c.Desk.Name, "ID登録窓口")
+	setDefault(&c.IMAP.Mailbox, "INBOX")
+	setDefault(&c.IMAP.Processed, "Processed")
+	setDefault(&c.IMAP.Quarantine, "Quarantine")
+	setDefault(&c.IMAP.TLS, "tls")
+	setDefault(&c.SMTP.TLS, "starttls")
+	setDefault(&c.SMTP.Charset, "utf-8")
+	setDefault(&c.Database.Synchronous, "full")
+	setDefault(&c.Log.Level, "info")
+	setDefault(&c.Log.Format, "text")
+	if c.IMAP.PollInterval == 0 {
+		c.IMAP.PollInterval = time.Minute
+	}
+	if c.IMAP.IdleRefresh == 0 {
+		c.IMAP.IdleRefresh = 4 * time.Minute
+	}
+	if c.IMAP.MaxMessageBytes == 0 {
+		c.IMAP.MaxMessageBytes = 25 << 20
+	}
+	if c.SMTP.Timeout == 0 {
+		c.SMTP.Timeout = 30 * time.Second
+	}
+	if len(c.SMTP.Backoff) == 0 {
+		c.SMTP.Backoff = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour}
+	}
+	if c.Limits.RepliesPerSenderPerHour == 0 {
+		c.Limits.RepliesPerSenderPerHour = 10
+	}
+	if c.Limits.MaxAttachments == 0 {
+		c.Limits.MaxAttachments = 10
+	}
+	if c.Limits.MaxAttachmentBytes == 0 {
+		c.Limits.MaxAttachmentBytes = 10 << 20
+	}
+	if c.Limits.MaxNestingDepth == 0 {
+		c.Limits.MaxNestingDepth = 10
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 20 * time.Second
+	}
+}
+
+func setDefault(field *string, value string) {
+	if strings.TrimSpace(*field) == "" {
+		*field = value
+	}
+}
+
+func (c *Config) validate(getenv func(string) string) Problems {
+	var p Problems
+	add := func(key, format string, args ...any) {
+		p = append(p, key+": "+fmt.Sprintf(format, args...))
+	}
+	checkAddress := func(key, v string) {
+		if v == "" {
+			add(key, "is required (an e-mail address)")
+			return
+		}
+		a, err := mail.ParseAddress(v)
+		if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
+			add(key, "%q is not a bare e-mail address like desk@example.jp", v)
+		}
+	}
+	checkHostPort := func(key, v string) {
+		if v == "" {
+			add(key, "is required (host:port)")
+			return
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			add(key, "%q is not host:port", v)
+		}
+	}
+	checkOneOf := func(key, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+	secret := func(key string, plain *string, env string) {
+		if env == "" {
+			return
+		}
+		if *plain != "" {
+			add(key, "set either password or password_env, not both")
+			return
+		}
+		v := getenv(env)
+		if v == "" {
+			add(key+"_env", "environment variable %s is empty or unset", env)
+			return
+		}
+		*plain = v
+	}
+
+	checkAddress("desk.address", c.Desk.Address)
+	if c.Desk.Domain == "" {
+		add("desk.domain", "is required (IDs are ID@domain)")
+	} else if strings.ContainsAny(c.Desk.Domain, "@ ") || !strings.Contains(c.Desk.Domain, ".") {
+		add("desk.domain", "%q is not a domain name", c.Desk.Domain)
+	}
+	if loc, err := time.LoadLocation(c.Desk.Timezone); err != nil {
+		add("desk.timezone", "%q is not a known time zone (e.g. Asia/Tokyo)", c.Desk.Timezone)
+	} else {
+		c.Desk.Location = loc
+	}
+	checkOneOf("desk.language", c.Desk.Language, "ja", "en")
+	if strings.ContainsAny(c.Desk.ReferencePrefix, "[]- ") {
+		add("desk.reference_prefix", "%q must not contain brackets, hyphens or spaces", c.Desk.ReferencePrefix)
+	}
+
+	checkHostPort("imap.address", c.IMAP.Address)
+	checkOneOf("imap.tls", c.IMAP.TLS, "none", "starttls", "tls")
+	if c.IMAP.Username == "" {
+		add("imap.username", "is required")
+	}
+	secret("imap.password", &c.IMAP.Password, c.IMAP.PasswordEnv)
+	if c.IMAP.Password == "" && c.IMAP.PasswordEnv == "" {
+		add("imap.password", "is required (or imap.password_env naming an environment variable)")
+	}
+	folders := map[string]string{}
+	for key, v := range map[string]string{"imap.mailbox": c.IMAP.Mailbox, "imap.processed": c.IMAP.Processed, "imap.quarantine": c.IMAP.Quarantine} {
+		if prev, dup := folders[strings.ToLower(v)]; dup {
+			add(key, "%q is the same folder as %s", v, prev)
+		}
+		folders[strings.ToLower(v)] = key
+	}
+	if c.IMAP.IdleRefresh >= 29*time.Minute {
+		add("imap.idle_refresh", "%s must be under 29m (RFC 2177 servers drop IDLE after 30 minutes)", c.IMAP.IdleRefresh)
+	}
+	if c.IMAP.PollInterval < time.Second {
+		add("imap.poll_interval", "%s is too short (at least 1s)", c.IMAP.PollInterval)
+	}
+
+	checkHostPort("smtp.address", c.SMTP.Address)
+	checkOneOf("smtp.tls", c.SMTP.TLS, "none", "starttls", "tls")
+	secret("smtp.password", &c.SMTP.Password, c.SMTP.PasswordEnv)
+	if c.SMTP.Username != "" && c.SMTP.Password == "" && c.SMTP.PasswordEnv == "" {
+		add("smtp.password", "is required when smtp.username is set")
+	}
+	checkOneOf("smtp.charset", c.SMTP.Charset, "utf-8", "iso-2022-jp")
+
+	if c.Database.Path == "" {
+		add("database.path", "is required (the SQLite file)")
+	}
+	checkOneOf("database.synchronous", strings.ToLower(c.Database.Synchronous), "full", "normal")
+
+	if len(c.Operators) == 0 {
+		add("operators", "list at least one operator address")
+	}
+	for i, op := range c.Operators {
+		checkAddress(fmt.Sprintf("operators[%d]", i), op)
+	}
+	if c.OperatorAuthRequired() && c.OperatorAuth.AuthservID == "" {
+		add("operator_auth.authserv_id", "is required unless operator_auth.required is false (the authserv-id your MX writes in Authentication-Results)")
+	}
+	for i, inst := range c.Institutions {
+		if strings.TrimSpace(inst.Name) == "" {
+			add(fmt.Sprintf("institutions_with_staff[%d].name", i), "is required")
+		}
+		checkAddress(fmt.Sprintf("institutions_with_staff[%d].staff_address", i), inst.Staff)
+	}
+	if c.Limits.RepliesPerSenderPerHour < 1 {
+		add("limits.replies_per_sender_per_hour", "must be at least 1")
+	}
+	checkOneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	checkOneOf("log.format", c.Log.Format, "text", "json")
+	return p
+}
