@@ -1,0 +1,104 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Account kinds (seed 001 FAQ 1.2, 3.3).
+const (
+	AccountPersonal = "personal"
+)
+
+// Account is an issued ID.
+type Account struct {
+	ID                 int64
+	Login              string
+	Kind               string
+	FamilyName         string
+	GivenName          string
+	FamilyReading      string
+	GivenReading       string
+	IdentityKey        string
+	Sex                string
+	BirthDate          string
+	Institution        string
+	Department         string
+	Email              string
+	Eligibility        int
+	PasswordHash       string
+	PasswordActiveAt   time.Time
+	IndicePasswordHash string
+	CreatedAt          time.Time
+	RequestID          int64
+}
+
+const accountColumns = `id, login, kind, family_name, given_name, family_reading, given_reading, identity_key,
+	sex, birth_date, institution, department, email, eligibility, password_hash, password_active_at,
+	indice_password_hash, created_at, COALESCE(request_id, 0)`
+
+func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
+	var a Account
+	var active sql.NullInt64
+	var created int64
+	err := row.Scan(&a.ID, &a.Login, &a.Kind, &a.FamilyName, &a.GivenName, &a.FamilyReading, &a.GivenReading,
+		&a.IdentityKey, &a.Sex, &a.BirthDate, &a.Institution, &a.Department, &a.Email, &a.Eligibility,
+		&a.PasswordHash, &active, &a.IndicePasswordHash, &created, &a.RequestID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.PasswordActiveAt = fromUnix(active)
+	a.CreatedAt = time.Unix(created, 0).UTC()
+	return &a, nil
+}
+
+// CreateAccount inserts a and sets its ID.
+func (t *Tx) CreateAccount(a *Account) error {
+	var active, rid any
+	if !a.PasswordActiveAt.IsZero() {
+		active = unix(a.PasswordActiveAt)
+	}
+	if a.RequestID != 0 {
+		rid = a.RequestID
+	}
+	res, err := t.exec(`INSERT INTO accounts (login, kind, family_name, given_name, family_reading, given_reading,
+		identity_key, sex, birth_date, institution, department, email, eligibility, password_hash,
+		password_active_at, indice_password_hash, created_at, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		a.Login, a.Kind, a.FamilyName, a.GivenName, a.FamilyReading, a.GivenReading, a.IdentityKey, a.Sex,
+		a.BirthDate, a.Institution, a.Department, a.Email, a.Eligibility, a.PasswordHash, active,
+		a.IndicePasswordHash, unix(a.CreatedAt), rid)
+	if err != nil {
+		return fmt.Errorf("create account %s: %w", a.Login, err)
+	}
+	a.ID, err = res.LastInsertId()
+	return err
+}
+
+// AccountByLogin finds an account by its ID string.
+func (t *Tx) AccountByLogin(login string) (*Account, error) {
+	return scanAccount(t.queryRow(`SELECT `+accountColumns+` FROM accounts WHERE login = ?`, login))
+}
+
+// AccountsByIdentity lists the accounts of a person (normalised name and
+// birth date), for the one-ID-per-person rule.
+func (t *Tx) AccountsByIdentity(identityKey string) ([]*Account, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+accountColumns+` FROM accounts WHERE identity_key = ?`, identityKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

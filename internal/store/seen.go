@@ -1,0 +1,114 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Seen is the record of one message taken from the mailbox.
+type Seen struct {
+	ID               int64
+	Mailbox          string
+	UIDValidity      uint32
+	UID              uint32
+	MessageID        string
+	ContentSHA256    string
+	From             string
+	Subject          string
+	ReceivedAt       time.Time
+	Outcome          string // answered, ignored, quarantined, duplicate
+	Reason           string
+	RequestID        int64
+	Destination      string // processed | quarantine
+	Replacement      []byte
+	ReplacementFiled bool
+}
+
+const seenColumns = `id, mailbox, uid_validity, uid, message_id, content_sha256, from_addr, subject,
+	received_at, outcome, reason, COALESCE(request_id, 0), destination, replacement, replacement_filed`
+
+func scanSeen(row interface{ Scan(...any) error }) (*Seen, error) {
+	var s Seen
+	var received int64
+	err := row.Scan(&s.ID, &s.Mailbox, &s.UIDValidity, &s.UID, &s.MessageID, &s.ContentSHA256, &s.From,
+		&s.Subject, &received, &s.Outcome, &s.Reason, &s.RequestID, &s.Destination, &s.Replacement, &s.ReplacementFiled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.ReceivedAt = time.Unix(received, 0).UTC()
+	return &s, nil
+}
+
+// SeenByUID finds the record of a message by its place in the mailbox.
+func (t *Tx) SeenByUID(mailbox string, uidValidity, uid uint32) (*Seen, error) {
+	return scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
+		WHERE mailbox = ? AND uid_validity = ? AND uid = ?`, mailbox, uidValidity, uid))
+}
+
+// SeenByContent finds an earlier record of the same message: the same
+// bytes, or the same Message-ID (a copy delivered twice differs in its
+// Received lines, not in its Message-ID).
+func (t *Tx) SeenByContent(sha256, messageID string) (*Seen, error) {
+	s, err := scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
+		WHERE content_sha256 = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, sha256))
+	if err == nil || messageID == "" || !errors.Is(err, ErrNotFound) {
+		return s, err
+	}
+	return scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
+		WHERE message_id = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, messageID))
+}
+
+// RecordSeen stores the outcome of a message. A second record for the same
+// mailbox position replaces nothing and fails, which is what keeps a
+// message from being acted on twice.
+func (t *Tx) RecordSeen(s *Seen) (int64, error) {
+	var requestID any
+	if s.RequestID != 0 {
+		requestID = s.RequestID
+	}
+	res, err := t.exec(`INSERT INTO seen_messages (mailbox, uid_validity, uid, message_id, content_sha256,
+		from_addr, subject, received_at, outcome, reason, request_id, destination, replacement, replacement_filed)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		s.Mailbox, s.UIDValidity, s.UID, s.MessageID, s.ContentSHA256, s.From, s.Subject, unix(s.ReceivedAt),
+		s.Outcome, s.Reason, requestID, s.Destination, s.Replacement, s.ReplacementFiled)
+	if err != nil {
+		return 0, fmt.Errorf("record seen uid %d: %w", s.UID, err)
+	}
+	return res.LastInsertId()
+}
+
+// MarkReplacementFiled records that the masked copy is in the folder.
+func (t *Tx) MarkReplacementFiled(mailbox string, uidValidity, uid uint32) error {
+	_, err := t.exec(`UPDATE seen_messages SET replacement_filed = 1
+		WHERE mailbox = ? AND uid_validity = ? AND uid = ?`, mailbox, uidValidity, uid)
+	return err
+}
+
+// MarkReplacementFiledByHash does the same for every record of the content,
+// so that a re-scan after a UIDVALIDITY change does not file it again.
+func (t *Tx) MarkReplacementFiledByHash(sha256 string) error {
+	_, err := t.exec(`UPDATE seen_messages SET replacement_filed = 1 WHERE content_sha256 = ?`, sha256)
+	return err
+}
+
+// UIDValidity returns the last UIDVALIDITY recorded for a mailbox.
+func (t *Tx) UIDValidity(mailbox string) (uint32, bool, error) {
+	var v uint32
+	err := t.queryRow(`SELECT uid_validity FROM mailbox_state WHERE mailbox = ?`, mailbox).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return v, err == nil, err
+}
+
+// SetUIDValidity records the UIDVALIDITY of a mailbox.
+func (t *Tx) SetUIDValidity(mailbox string, v uint32) error {
+	_, err := t.exec(`INSERT INTO mailbox_state (mailbox, uid_validity) VALUES (?, ?)
+		ON CONFLICT(mailbox) DO UPDATE SET uid_validity = excluded.uid_validity`, mailbox, v)
+	return err
+}
