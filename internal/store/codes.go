@@ -147,11 +147,11 @@ type CodeCheck int
 
 // Outcomes of CheckAccessCode.
 const (
-	CodeOK       CodeCheck = iota
-	CodeWrong              // wrong, tries remain
-	CodeNowLocked          // this wrong try was the last: the code is cleared
-	CodeGone               // expired, locked, used or replaced before
-	CodeTimedOut           // expired just now: cleared
+	CodeOK        CodeCheck = iota
+	CodeWrong               // wrong, tries remain
+	CodeNowLocked           // this wrong try was the last: the code is cleared
+	CodeGone                // expired, locked, used or replaced before
+	CodeTimedOut            // expired just now: cleared
 )
 
 // CheckAccessCode compares a presented code in constant time and updates
