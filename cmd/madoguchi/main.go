@@ -1,0 +1,87 @@
+// Command madoguchi runs the registration desk: it reads the desk mailbox
+// over IMAP, answers over SMTP, and keeps its state in SQLite.
+//
+//	madoguchi run -config FILE           the daemon (IDLE, sender, jobs) until SIGTERM
+//	madoguchi once -config FILE          process the mailbox and the outbox now, then exit
+//	madoguchi check-config -config FILE  check a configuration file and say what is wrong
+//	madoguchi demo [--serve]             the whole desk against in-process servers
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(runCommand(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: madoguchi <command> [flags]
+
+commands:
+  run -config FILE           run the desk until SIGTERM
+  once -config FILE          process everything in the mailbox, deliver the outbox, exit
+  check-config -config FILE  check a configuration file
+  demo [--serve]             run the desk against in-process IMAP and SMTP servers
+`
+
+// runCommand is main without the process: it returns the exit status.
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run", "once", "check-config":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "configuration file (YAML)")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if *path == "" {
+			fmt.Fprintf(stderr, "madoguchi %s: -config FILE is required\n", cmd)
+			return 2
+		}
+		switch cmd {
+		case "run":
+			err = runDaemon(ctx, *path, stderr)
+		case "once":
+			err = runOnce(ctx, *path, stdout, stderr)
+		default:
+			err = checkConfig(*path, stdout)
+		}
+	case "demo":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		serve := fs.Bool("serve", false, "keep the servers and the desk running for a real mail client")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		err = runDemo(ctx, *serve, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "madoguchi: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "madoguchi %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}

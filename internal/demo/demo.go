@@ -1,0 +1,280 @@
+// Package demo runs the whole desk against in-process IMAP and SMTP
+// servers on loopback, seeded with sample mail, and prints what happens.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-message/charset"
+
+	"github.com/madoguchi/madoguchi/internal/app"
+	"github.com/madoguchi/madoguchi/internal/config"
+	"github.com/madoguchi/madoguchi/internal/loopback"
+	"github.com/madoguchi/madoguchi/internal/samples"
+	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/desk"
+)
+
+const (
+	deskUser     = "desk"
+	deskPassword = "deskpass"
+	deskAddress  = "desk@madoguchi.example"
+	operator     = "ops@madoguchi.example"
+)
+
+// Run seeds the mailbox, runs the desk until every message is handled,
+// and prints a transcript. With serve it then keeps everything running
+// until ctx ends, for a person with a real mail client.
+func Run(ctx context.Context, serve bool, out io.Writer) error {
+	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{deskUser: deskPassword}})
+	if err != nil {
+		return fmt.Errorf("start IMAP server: %w", err)
+	}
+	defer imapSrv.Close()
+	sink, err := loopback.StartSMTP(loopback.SinkOptions{})
+	if err != nil {
+		return fmt.Errorf("start SMTP sink: %w", err)
+	}
+	defer sink.Close()
+	dir, err := os.MkdirTemp("", "madoguchi-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	cfg, err := config.Parse([]byte(Config(imapSrv.Addr, sink.Addr, filepath.Join(dir, "desk.db"))), os.Getenv)
+	if err != nil {
+		return err
+	}
+	p := &printer{out: out}
+	fmt.Fprintf(out, "madoguchi demo\n  IMAP %s (user %s / %s)\n  SMTP sink %s\n  database %s\n\n", imapSrv.Addr, deskUser, deskPassword, sink.Addr, cfg.Database.Path)
+	a, err := app.New(ctx, cfg, app.Options{Events: p.event})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	d := &driver{imap: imapSrv, sink: sink, app: a, p: p}
+	if err := d.script(ctx); err != nil {
+		return err
+	}
+	if err := d.check(ctx); err != nil {
+		return err
+	}
+	if !serve {
+		return nil
+	}
+	fmt.Fprintf(out, "\nServing until interrupted (Ctrl-C). Connect a mail client:\n  IMAP %s  user %q password %q (no TLS)\n  the desk answers through the SMTP sink at %s\n  write to %s; operator replies from %s are trusted in this demo\n",
+		imapSrv.Addr, deskUser, deskPassword, sink.Addr, deskAddress, operator)
+	go d.echoSink(ctx)
+	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Config is the demo's configuration: the same keys as config.example.yaml.
+func Config(imapAddr, smtpAddr, dbPath string) string {
+	return fmt.Sprintf(`desk:
+  address: %s
+  name: ID登録窓口 (demo)
+  domain: id.madoguchi.example
+  fax: 03-0000-0000
+imap:
+  address: %s
+  tls: none
+  username: %s
+  password: %s
+  poll_interval: 2s
+smtp:
+  address: %s
+  tls: none
+database:
+  path: %s
+operators: [%s]
+operator_auth:
+  # The demo's operator mail does not pass through a real MX, so nothing
+  # writes Authentication-Results: trust the From header. Never in production.
+  required: false
+institutions_with_staff:
+  - name: 北都大学
+    staff_address: umin-staff@hokuto-u.example
+`, deskAddress, imapAddr, deskUser, deskPassword, smtpAddr, dbPath, operator)
+}
+
+type driver struct {
+	imap *loopback.IMAPServer
+	sink *loopback.SMTPSink
+	app  *app.App
+	p    *printer
+	seen int // sink messages already printed
+}
+
+func (d *driver) deliver(m samples.Mail) error {
+	if m.To == "" {
+		m.To = deskAddress
+	}
+	return d.imap.Append(deskUser, "INBOX", m.Build())
+}
+
+func (d *driver) pass(ctx context.Context, title string) error {
+	fmt.Fprintf(d.p.out, "== %s ==\n", title)
+	s, err := d.app.Once(ctx)
+	if err != nil {
+		return err
+	}
+	d.printSink()
+	fmt.Fprintf(d.p.out, "   (%d messages processed, %d notices sent)\n\n", s.Processed, s.Sent)
+	return nil
+}
+
+func (d *driver) script(ctx context.Context) error {
+	first := []samples.Mail{
+		{From: "山田 太郎 <taro@hosp.example>", Subject: "新規ID申請", Charset: "iso-2022-jp", Body: samples.NewIDJapanese("yamada-tk", "山田", "太郎")},
+		{From: "Alice Smith <alice@univ.example>", Subject: "New ID application", Body: samples.NewIDEnglish("smith-al")},
+		{From: "佐藤 花子 <hanako@west.example>", Subject: "ID申請", Charset: "shift_jis", Body: samples.NewIDWithErrors()},
+		{From: "newcomer@clinic.example", Subject: "", Body: ""},
+		{From: "Out of office <vacation@hosp.example>", Subject: "自動応答: 不在です", Body: "11/30まで不在です。",
+			Headers: []string{"Auto-Submitted: auto-replied"}},
+	}
+	for _, m := range first {
+		if err := d.deliver(m); err != nil {
+			return err
+		}
+	}
+	if err := d.pass(ctx, "1. applications arrive (ISO-2022-JP, English UTF-8, Shift_JIS with errors, an empty mail, an auto-reply)"); err != nil {
+		return err
+	}
+
+	taroRef, taroID, err := d.reference("taro@hosp.example")
+	if err != nil {
+		return err
+	}
+	aliceRef, aliceID, err := d.reference("alice@univ.example")
+	if err != nil {
+		return err
+	}
+	if err := d.deliver(samples.Mail{From: "山田 太郎 <taro@hosp.example>", Subject: "Re: [" + taroRef + "] 申請書を送ります",
+		Charset: "iso-2022-jp", InReplyTo: taroID, References: []string{taroID},
+		Body:        "署名した申請書をスキャンして添付します。\n山田",
+		Attachments: []samples.Attachment{{Filename: "申請書.pdf", ContentType: "application/pdf", Data: samples.ScannedPDF()}}}); err != nil {
+		return err
+	}
+	if err := d.deliver(samples.Mail{From: operator, Subject: "Re: [" + aliceRef + "] New ID application received",
+		InReplyTo: aliceID, Body: "documents-received\n\n> (quoted notice)\n"}); err != nil {
+		return err
+	}
+	if err := d.pass(ctx, "2. the signed form: a scan attached to a reply, and an operator's word that a FAX arrived"); err != nil {
+		return err
+	}
+
+	if err := d.deliver(samples.Mail{From: operator, Subject: "Re: [" + taroRef + "] 申請書類を受け取りました", Body: "承認\n"}); err != nil {
+		return err
+	}
+	if err := d.deliver(samples.Mail{From: operator, Subject: "Re: [" + aliceRef + "] Documents received",
+		Body: "reject: the institution e-mail address could not be confirmed; please apply with your university address\n"}); err != nil {
+		return err
+	}
+	return d.pass(ctx, "3. operators approve one application and reject the other by replying")
+}
+
+// reference finds the reference and Message-ID of the received notice
+// sent to an applicant, as the applicant's mail client would see them.
+func (d *driver) reference(to string) (ref, messageID string, err error) {
+	re := regexp.MustCompile(`\[([A-Z]+-\d{4}-\d{6})\]`)
+	for _, m := range d.sink.Messages() {
+		msg, err := mail.ReadMessage(strings.NewReader(string(m.Data)))
+		if err != nil || !strings.Contains(strings.ToLower(msg.Header.Get("To")), to) {
+			continue
+		}
+		dec := mime.WordDecoder{CharsetReader: charset.Reader}
+		subject, _ := dec.DecodeHeader(msg.Header.Get("Subject"))
+		if r := re.FindStringSubmatch(subject); r != nil {
+			return r[1], strings.Trim(msg.Header.Get("Message-ID"), "<>"), nil
+		}
+	}
+	return "", "", fmt.Errorf("no notice with a reference reached %s", to)
+}
+
+func (d *driver) printSink() {
+	msgs := d.sink.Messages()
+	for _, m := range msgs[d.seen:] {
+		fmt.Fprintf(d.p.out, "   SMTP sink <- %s\n", summarize(m))
+	}
+	d.seen = len(msgs)
+}
+
+func (d *driver) echoSink(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+			d.printSink()
+		}
+	}
+}
+
+func summarize(m loopback.Received) string {
+	msg, err := mail.ReadMessage(strings.NewReader(string(m.Data)))
+	if err != nil {
+		return fmt.Sprintf("to %s (unreadable: %v)", strings.Join(m.To, ", "), err)
+	}
+	dec := mime.WordDecoder{CharsetReader: charset.Reader}
+	subject, _ := dec.DecodeHeader(msg.Header.Get("Subject"))
+	return fmt.Sprintf("to %s: %s", strings.Join(m.To, ", "), subject)
+}
+
+// check fails the demo unless the mailbox is empty and every notice went.
+func (d *driver) check(ctx context.Context) error {
+	left, err := d.imap.List(deskUser, "INBOX")
+	if err != nil {
+		return err
+	}
+	processed, err := d.imap.List(deskUser, "Processed")
+	if err != nil {
+		return err
+	}
+	pending, err := d.app.Store.Outbox(ctx, store.OutboxPending)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.p.out, "== summary ==\n   INBOX: %d left; Processed: %d messages; outbox pending: %d\n", len(left), len(processed), len(pending))
+	for _, m := range processed {
+		if strings.Contains(string(m), "Gk7vQz2x#Lp") || strings.Contains(string(m), "Rw9mTq4z!Hv") {
+			return errors.New("a password reached the processed folder")
+		}
+	}
+	if len(left) != 0 || len(pending) != 0 {
+		return fmt.Errorf("demo incomplete: %d messages left in INBOX, %d notices pending", len(left), len(pending))
+	}
+	fmt.Fprintln(d.p.out, "   passwords appear nowhere in the processed folder (masked copies)")
+	return nil
+}
+
+// printer writes the desk's events as a transcript.
+type printer struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (p *printer) event(e desk.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	mark := map[string]string{"in": "<-", "state": " *", "notice": "->", "quarantine": " !", "ignored": " -", "duplicate": " ="}[e.Kind]
+	if mark == "" {
+		return
+	}
+	fmt.Fprintf(p.out, "   %s %s\n", mark, e.Text)
+}

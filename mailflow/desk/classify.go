@@ -1,0 +1,235 @@
+package desk
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/message"
+)
+
+// classify routes a message that a person wrote: an operator's command on
+// a thread, an applicant's reply on a thread, or a new request.
+func (d *Desk) classify(in *inbound) (result, error) {
+	req, err := d.findThread(in)
+	if err != nil {
+		return result{}, err
+	}
+	if req != nil {
+		in.request, in.requestID, in.lang = req, req.ID, req.Lang
+		if err := in.tx.LinkThreadMessage(in.msg.MessageID, req.ID); err != nil {
+			return result{}, err
+		}
+	}
+	if d.cfg.IsOperator(in.from) {
+		ok, why := d.operatorAuthenticated(in.msg)
+		if ok && req != nil {
+			return d.operatorCommand(in)
+		}
+		if !ok {
+			// Anyone can write an operator's address into From; without a
+			// trusted authentication result the mail is an ordinary one.
+			d.log.Warn("operator address without trusted authentication", "from", in.from, "why", why)
+			if err := in.tx.Audit(in.now, "desk", in.requestID, "operator_unauthenticated", in.from+": "+why); err != nil {
+				return result{}, err
+			}
+		}
+	}
+	if req != nil {
+		return d.applicantReply(in)
+	}
+	return d.newRequest(in)
+}
+
+// findThread matches a reply to its request: by the reference tag in the
+// subject, else by In-Reply-To and References.
+func (d *Desk) findThread(in *inbound) (*store.Request, error) {
+	if ref := d.referenceIn(in.msg.Subject); ref != "" {
+		req, err := in.tx.RequestByReference(ref)
+		if err == nil {
+			return req, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	ids := append(append([]string{}, in.msg.InReplyTo...), reversed(in.msg.References)...)
+	for _, id := range ids {
+		req, err := in.tx.RequestByThreadMessage(id)
+		if err == nil {
+			return req, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func reversed(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[len(s)-1-i] = v
+	}
+	return out
+}
+
+// referenceIn finds "[MDG-2026-000123]" in a subject; NFKC first, because
+// some phones turn the brackets and digits full-width when replying.
+func (d *Desk) referenceIn(subject string) string {
+	re := regexp.MustCompile(`\[\s*(` + regexp.QuoteMeta(d.cfg.Desk.ReferencePrefix) + `-\d{4}-\d{6})\s*\]`)
+	m := re.FindStringSubmatch(strings.ToUpper(norm.NFKC.String(subject)))
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// newRequest reads the form in the body and hands it to its kind.
+func (d *Desk) newRequest(in *inbound) (result, error) {
+	form := forms.Parse(in.msg.Text)
+	in.lang = form.Lang
+	in.secrets = secretValues(form)
+	switch form.Kind {
+	case forms.KindNewID:
+		return d.newID(in, form)
+	case "":
+		reason := ""
+		if len(form.Fields) > 0 || strings.TrimSpace(in.msg.Text) != "" {
+			reason = map[string]string{
+				"ja": "お送りいただいたメールから、申請の種類を判別できませんでした。",
+				"en": "We could not tell which request your mail is.",
+			}[in.lang]
+		}
+		return d.blankForms(in, reason)
+	default:
+		spec, _ := forms.SpecFor(form.Kind)
+		title := spec.TitleJA
+		if in.lang == "en" {
+			title = spec.TitleEN
+		}
+		reason := map[string]string{
+			"ja": fmt.Sprintf("「%s」はメールではまだ受け付けていません。担当者にお問い合わせいただくか、下記の書式をご利用ください。", title),
+			"en": fmt.Sprintf("%q is not yet accepted by mail. Please contact our staff, or use one of the forms below.", title),
+		}[in.lang]
+		return d.blankForms(in, reason)
+	}
+}
+
+// blankForms answers with the forms the desk accepts by mail.
+func (d *Desk) blankForms(in *inbound, reason string) (result, error) {
+	err := d.queue(in, notice{kind: "blank_forms", to: []string{in.from}, data: noticeData{
+		Reason: reason,
+		Forms:  []string{forms.Blank(forms.KindNewID, in.lang)},
+	}})
+	if err != nil {
+		return result{}, err
+	}
+	return d.finish(in, outcomeAnswered, "blank forms sent")
+}
+
+// secretValues lists the secret fields' values a form carried.
+func secretValues(form forms.Form) []string {
+	var out []string
+	for _, key := range forms.SecretKeys(form.Kind) {
+		if v := form.Fields[key]; v != "" {
+			out = append(out, v)
+		}
+	}
+	if form.Kind == "" {
+		// An unrecognised form may still carry a password line.
+		for _, k := range []string{"password", "password_confirm"} {
+			if v := form.Fields[k]; v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	return out
+}
+
+// automatic handles mail that must never be answered (RFC 3834): bounces
+// of our notices are noted against them for the operators.
+func (d *Desk) automatic(in *inbound) (result, error) {
+	m := in.msg
+	if m.Bounce != nil {
+		for _, id := range m.Bounce.OriginalMessageIDs {
+			rid, found, err := in.tx.RecordBounce(id, in.now, bounceDetail(m))
+			if err != nil {
+				return result{}, err
+			}
+			if found {
+				in.requestID = rid
+				if req, err := in.tx.RequestByID(rid); err == nil {
+					in.request = req
+				}
+				if err := in.tx.Audit(in.now, "desk", rid, "bounce", fmt.Sprintf("notice %s: %s", id, bounceDetail(m))); err != nil {
+					return result{}, err
+				}
+				d.emit("state", in.ref(), "bounce recorded against notice %s", id)
+			}
+		}
+	}
+	return d.finish(in, outcomeIgnored, "automatic mail ("+m.Automatic.Kind+": "+m.Automatic.Detail+")")
+}
+
+func bounceDetail(m *message.Message) string {
+	b := m.Bounce
+	kind := "temporary"
+	if b.Permanent {
+		kind = "permanent"
+	}
+	return fmt.Sprintf("%s delivery failure %s for %s", kind, b.Status, strings.Join(b.Recipients, ", "))
+}
+
+// refuseTruncated answers a message that was too large to fetch.
+func (d *Desk) refuseTruncated(in *inbound) (result, error) {
+	reason := fmt.Sprintf("message of %s exceeds the limit of %s", humanSize(in.delivery.Size), humanSize(d.cfg.IMAP.MaxMessageBytes))
+	return d.refuseWithHeaderOnly(in, reason, map[string]string{
+		"ja": fmt.Sprintf("メールの大きさ（%s）が上限（%s）を超えています。添付ファイルを小さくするか、FAXでお送りください。", humanSize(in.delivery.Size), humanSize(d.cfg.IMAP.MaxMessageBytes)),
+		"en": fmt.Sprintf("The message (%s) is larger than the limit of %s. Please send smaller attachments, or use FAX.", humanSize(in.delivery.Size), humanSize(d.cfg.IMAP.MaxMessageBytes)),
+	})
+}
+
+// refuseUnparseable quarantines mail the parser refused, answering the
+// sender when the header is readable and the mail is not automatic.
+func (d *Desk) refuseUnparseable(in *inbound, why string) (result, error) {
+	return d.refuseWithHeaderOnly(in, why, map[string]string{
+		"ja": "メールの形式を読み取れませんでした（" + why + "）。通常の形式（テキスト本文）でお送りください。",
+		"en": "The message could not be read (" + why + "). Please send it again as a plain text mail.",
+	})
+}
+
+func (d *Desk) refuseWithHeaderOnly(in *inbound, why string, text map[string]string) (result, error) {
+	h := readHeader(in.delivery.Raw)
+	if h == nil {
+		return d.finish(in, outcomeQuarantined, why)
+	}
+	from, err := mail.ParseAddress(decodeHeader(h.Get("From")))
+	if err != nil || looksAutomatic(h) || strings.EqualFold(from.Address, d.cfg.Desk.Address) {
+		return d.finish(in, outcomeQuarantined, why)
+	}
+	in.from = strings.ToLower(from.Address)
+	in.lang = d.cfg.Desk.Language
+	subject := decodeHeader(h.Get("Subject"))
+	// One Latin word ("scan", "ID") says little; a sentence in English
+	// without any Japanese does.
+	if !hasJapanese(subject) && !hasJapanese(from.Name) && latinWords(subject) >= 2 {
+		in.lang = "en"
+	}
+	err = d.queue(in, notice{kind: "message_refused", to: []string{in.from}, data: noticeData{
+		Reason: text[in.lang], OriginalSubject: subject,
+	}})
+	if err != nil {
+		return result{}, err
+	}
+	return d.finish(in, outcomeQuarantined, why)
+}

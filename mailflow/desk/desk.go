@@ -1,0 +1,285 @@
+// Package desk decides what each incoming message means and what the desk
+// does about it: it classifies the message (automatic mail, an operator's
+// command, a reply on a thread, a new request), runs the handler of the
+// request kind, and writes the state change, the notices and the audit
+// line in one transaction. It knows nothing of IMAP or SMTP: it receives a
+// delivered message and returns where the message should be filed.
+package desk
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/madoguchi/madoguchi/internal/config"
+	"github.com/madoguchi/madoguchi/internal/secret"
+	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/intake"
+	"github.com/madoguchi/madoguchi/mailflow/message"
+	"github.com/madoguchi/madoguchi/templates"
+)
+
+// Event is one step of the desk's work, for the log and the demo's
+// transcript.
+type Event struct {
+	At   time.Time
+	Kind string // "in", "state", "notice", "quarantine", "ignored", "duplicate"
+	Ref  string
+	Text string
+}
+
+// Options are what a Desk needs.
+type Options struct {
+	Config    *config.Config
+	Store     *store.Store
+	Templates *templates.Set
+	Now       func() time.Time
+	Logger    *slog.Logger
+	// Events, when set, receives every step (called inside the
+	// transaction's goroutine; must not block).
+	Events func(Event)
+	// Hash is the argon2id cost; tests lower it.
+	Hash secret.Params
+	// Enqueued, when set, is called after a commit that queued notices,
+	// so the sender can wake up at once instead of at its next poll.
+	Enqueued func()
+}
+
+// Desk processes messages. It implements intake.Processor.
+type Desk struct {
+	cfg    *config.Config
+	store  *store.Store
+	tmpl   *templates.Set
+	now    func() time.Time
+	log    *slog.Logger
+	events func(Event)
+	hash   secret.Params
+	kick   func()
+	limits message.Limits
+}
+
+// New returns a Desk.
+func New(opts Options) *Desk {
+	d := &Desk{
+		cfg: opts.Config, store: opts.Store, tmpl: opts.Templates, now: opts.Now, log: opts.Logger,
+		events: opts.Events, hash: opts.Hash, kick: opts.Enqueued,
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.hash == (secret.Params{}) {
+		d.hash = secret.DefaultParams()
+	}
+	d.limits = message.DefaultLimits()
+	d.limits.MaxAttachments = opts.Config.Limits.MaxAttachments
+	d.limits.MaxAttachmentBytes = opts.Config.Limits.MaxAttachmentBytes
+	d.limits.MaxDepth = opts.Config.Limits.MaxNestingDepth
+	if d.limits.MaxTotalBytes < opts.Config.IMAP.MaxMessageBytes {
+		d.limits.MaxTotalBytes = opts.Config.IMAP.MaxMessageBytes
+	}
+	return d
+}
+
+func (d *Desk) emit(kind, ref, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	d.log.Info(text, "event", kind, "ref", ref)
+	if d.events != nil {
+		d.events(Event{At: d.now(), Kind: kind, Ref: ref, Text: text})
+	}
+}
+
+// Process handles one delivered message exactly once. Called again for a
+// message already handled (a crash before it was filed, or a copy after a
+// UIDVALIDITY change) it only returns where the message belongs.
+func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Disposition, err error) {
+	sum := sha256.Sum256(del.Raw)
+	hash := hex.EncodeToString(sum[:])
+	var queued int
+	err = d.store.Tx(ctx, func(tx *store.Tx) error {
+		if seen, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID); err == nil {
+			disp = recordedDisposition(seen)
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		in := &inbound{delivery: del, sha256: hash, now: d.now().UTC(), tx: tx}
+		res, err := d.handleSafely(in)
+		if err != nil {
+			return err
+		}
+		disp, queued = res.disposition, res.queued
+		return nil
+	})
+	if err != nil {
+		return intake.Disposition{}, fmt.Errorf("process uid %d: %w", del.UID, err)
+	}
+	if queued > 0 && d.kick != nil {
+		d.kick()
+	}
+	return disp, nil
+}
+
+// ReplacementFiled records that the masked copy of a message was filed, so
+// that a repeated Process returns no second copy.
+func (d *Desk) ReplacementFiled(ctx context.Context, del intake.Delivery) error {
+	sum := sha256.Sum256(del.Raw)
+	return d.store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.MarkReplacementFiled(del.Mailbox, del.UIDValidity, del.UID); err != nil {
+			return err
+		}
+		return tx.MarkReplacementFiledByHash(hex.EncodeToString(sum[:]))
+	})
+}
+
+func recordedDisposition(s *store.Seen) intake.Disposition {
+	disp := intake.Disposition{To: intake.ToProcessed, Reason: s.Outcome}
+	if s.Destination == "quarantine" {
+		disp.To = intake.ToQuarantine
+		disp.Reason = s.Reason
+	}
+	if s.Replacement != nil {
+		if s.ReplacementFiled {
+			disp.Discard = true
+		} else {
+			disp.Replacement = s.Replacement
+		}
+	}
+	return disp
+}
+
+// result is what handling one message produced.
+type result struct {
+	disposition intake.Disposition
+	queued      int
+}
+
+// handleSafely turns a panic in a handler into a quarantined message: one
+// bad message must not stop the desk nor be lost.
+func (d *Desk) handleSafely(in *inbound) (res result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("handler panic", "uid", in.delivery.UID, "panic", p, "stack", string(debug.Stack()))
+			res, err = d.finish(in, outcomeQuarantined, fmt.Sprintf("internal error while handling the message: %v", p))
+		}
+	}()
+	return d.handle(in)
+}
+
+// Outcomes recorded for a message.
+const (
+	outcomeAnswered    = "answered"
+	outcomeIgnored     = "ignored"
+	outcomeQuarantined = "quarantined"
+	outcomeDuplicate   = "duplicate"
+)
+
+func (d *Desk) handle(in *inbound) (result, error) {
+	tx := in.tx
+	if orig, err := tx.SeenByContent(in.sha256, ""); err == nil {
+		return d.duplicate(in, orig)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return result{}, err
+	}
+	if in.delivery.Truncated {
+		return d.refuseTruncated(in)
+	}
+	m, err := message.Parse(strings.NewReader(string(in.delivery.Raw)), d.limits)
+	if err != nil {
+		var pe *message.ParseError
+		if errors.As(err, &pe) {
+			return d.refuseUnparseable(in, pe.Reason)
+		}
+		return result{}, err
+	}
+	in.msg = m
+	if m.MessageID != "" {
+		if orig, err := tx.SeenByContent("", m.MessageID); err == nil {
+			return d.duplicate(in, orig)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return result{}, err
+		}
+	}
+	if m.From == nil {
+		return d.finish(in, outcomeQuarantined, "no usable From address: nobody to answer")
+	}
+	in.from = strings.ToLower(m.From.Addr)
+	d.emit("in", "", "mail from %s: %q", in.from, m.Subject)
+	if strings.EqualFold(in.from, d.cfg.Desk.Address) {
+		return d.finish(in, outcomeIgnored, "mail from the desk's own address (loop)")
+	}
+	if m.Automatic.IsAutomatic() {
+		return d.automatic(in)
+	}
+	return d.classify(in)
+}
+
+// finish records the message's outcome and decides its folder.
+func (d *Desk) finish(in *inbound, outcome, reason string) (result, error) {
+	seen := &store.Seen{
+		Mailbox: in.delivery.Mailbox, UIDValidity: in.delivery.UIDValidity, UID: in.delivery.UID,
+		ContentSHA256: in.sha256, ReceivedAt: in.now, Outcome: outcome, Reason: reason,
+		RequestID: in.requestID, Destination: "processed",
+	}
+	if in.msg != nil {
+		seen.MessageID, seen.Subject = in.msg.MessageID, in.msg.Subject
+	}
+	seen.From = in.from
+	disp := intake.Disposition{To: intake.ToProcessed, Reason: outcome}
+	if outcome == outcomeQuarantined {
+		seen.Destination = "quarantine"
+		disp = intake.Disposition{To: intake.ToQuarantine, Reason: reason}
+		d.emit("quarantine", in.ref(), "quarantined uid %d: %s", in.delivery.UID, reason)
+	} else if outcome == outcomeIgnored {
+		d.emit("ignored", in.ref(), "not answered: %s", reason)
+	}
+	if in.secrets != nil {
+		seen.Replacement = maskedCopy(in.msg, in.secrets)
+		disp.Replacement = seen.Replacement
+	}
+	id, err := in.tx.RecordSeen(seen)
+	if err != nil {
+		return result{}, err
+	}
+	for _, doc := range in.documents {
+		doc.SeenID = id
+		if err := in.tx.AddDocument(doc); err != nil {
+			return result{}, err
+		}
+	}
+	if outcome == outcomeQuarantined || outcome == outcomeIgnored {
+		if err := in.tx.Audit(in.now, "desk", in.requestID, outcome, fmt.Sprintf("uid %d from %s: %s", in.delivery.UID, in.from, reason)); err != nil {
+			return result{}, err
+		}
+	}
+	return result{disposition: disp, queued: in.queued}, nil
+}
+
+func (d *Desk) duplicate(in *inbound, orig *store.Seen) (result, error) {
+	d.emit("duplicate", "", "uid %d repeats an already processed message (uid %d): filed without acting again", in.delivery.UID, orig.UID)
+	seen := &store.Seen{
+		Mailbox: in.delivery.Mailbox, UIDValidity: in.delivery.UIDValidity, UID: in.delivery.UID,
+		MessageID: orig.MessageID, ContentSHA256: in.sha256, From: orig.From, Subject: orig.Subject,
+		ReceivedAt: in.now, Outcome: outcomeDuplicate, Reason: fmt.Sprintf("same as message %d", orig.ID),
+		RequestID: orig.RequestID, Destination: orig.Destination,
+	}
+	disp := recordedDisposition(orig)
+	if orig.Replacement != nil && orig.ContentSHA256 != in.sha256 && !orig.ReplacementFiled {
+		// A re-sent copy with other bytes: its secrets are its own, so
+		// keep no copy of it at all; the original's masked copy suffices.
+		disp.Replacement, disp.Discard = nil, true
+	}
+	seen.Replacement = disp.Replacement
+	if _, err := in.tx.RecordSeen(seen); err != nil {
+		return result{}, err
+	}
+	return result{disposition: disp}, nil
+}

@@ -1,0 +1,273 @@
+package desk
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/madoguchi/madoguchi/internal/config"
+	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/intake"
+	"github.com/madoguchi/madoguchi/mailflow/message"
+)
+
+// inbound is one message being handled, with what the handlers learn.
+type inbound struct {
+	delivery  intake.Delivery
+	sha256    string
+	now       time.Time
+	tx        *store.Tx
+	msg       *message.Message
+	from      string
+	lang      string
+	request   *store.Request
+	requestID int64
+	// secrets are the secret values the message carried; when set the
+	// message is filed only as a masked copy.
+	secrets   []string
+	documents []*store.Document
+	queued    int
+}
+
+func (in *inbound) ref() string {
+	if in.request != nil {
+		return in.request.Reference
+	}
+	return ""
+}
+
+// noticeData is what every template may use.
+type noticeData struct {
+	Desk      config.Desk
+	Greeting  string
+	Ref       string
+	Name      string
+	ID        string
+	Reason    string
+	StateText string
+	Quoted    string
+	Form      string
+	Forms     []string
+	Problems  []problemLine
+	Warnings  []problemLine
+	Staff     *config.Institution
+	Documents []documentLine
+	Refused   []refusedLine
+	ViaFax    bool
+
+	MaxAttachment        string
+	ActiveFrom, ActiveTo time.Time
+	Command, Operator    string
+	OriginalSubject      string
+}
+
+type problemLine struct{ Label, Text string }
+
+type documentLine struct{ Filename, Type, Size string }
+
+type refusedLine struct{ Filename, Why string }
+
+// notice is one mail to queue.
+type notice struct {
+	kind string // template name
+	to   []string
+	// ccOperators copies the desk's operators, as the notice kinds of
+	// a desk thread do; extraCc adds others (an institution's staff).
+	ccOperators bool
+	extraCc     []string
+	lang        string
+	data        noticeData
+	attachments []store.NoticeAttachment
+}
+
+// queue renders a notice and writes it to the outbox in the message's
+// transaction. The per-sender reply cap applies to applicants, not to
+// operators.
+func (d *Desk) queue(in *inbound, n notice) error {
+	n.data.Desk = d.cfg.Desk
+	if in.request != nil && n.data.Ref == "" {
+		n.data.Ref = in.request.Reference
+	}
+	if n.lang == "" {
+		n.lang = in.lang
+	}
+	if n.data.Greeting == "" {
+		n.data.Greeting = greeting(n.lang, in)
+	}
+	subject, body, err := d.tmpl.Render(n.kind, n.lang, n.data)
+	if err != nil {
+		return err
+	}
+	if n.data.Ref != "" {
+		subject = "[" + n.data.Ref + "] " + subject
+	}
+	var cc []string
+	if n.ccOperators {
+		cc = append(cc, d.cfg.Operators...)
+	}
+	cc = append(cc, n.extraCc...)
+	cc = withoutAddresses(cc, n.to)
+	out := store.Notice{
+		MessageID:   d.newMessageID(n.data.Ref),
+		Date:        in.now,
+		From:        d.fromHeader(),
+		To:          n.to,
+		Cc:          cc,
+		Subject:     subject,
+		Body:        body,
+		Charset:     d.cfg.SMTP.Charset,
+		Attachments: n.attachments,
+	}
+	if in.msg != nil && in.msg.MessageID != "" {
+		out.InReplyTo = in.msg.MessageID
+		out.References = threadReferences(in)
+	}
+	q := store.Queued{Notice: out, Kind: n.kind, RequestID: in.requestID}
+	if !d.cfg.IsOperator(n.to[0]) {
+		since, err := in.tx.RepliesSince(n.to[0], in.now.Add(-time.Hour))
+		if err != nil {
+			return err
+		}
+		if since >= d.cfg.Limits.RepliesPerSenderPerHour {
+			q.Suppressed = true
+			q.Reason = fmt.Sprintf("reply cap: %d notices to %s in the last hour", since, n.to[0])
+		}
+	}
+	if _, err := in.tx.Enqueue(q); err != nil {
+		return err
+	}
+	if q.Suppressed {
+		d.emit("notice", n.data.Ref, "NOT sent (%s): %s", q.Reason, subject)
+		return in.tx.Audit(in.now, "desk", in.requestID, "notice_suppressed", n.kind+" to "+n.to[0]+": "+q.Reason)
+	}
+	in.queued++
+	d.emit("notice", n.data.Ref, "notice %s to %s%s: %s", n.kind, strings.Join(n.to, ", "), ccText(cc), subject)
+	return nil
+}
+
+func ccText(cc []string) string {
+	if len(cc) == 0 {
+		return ""
+	}
+	return " (cc " + strings.Join(cc, ", ") + ")"
+}
+
+func withoutAddresses(list, drop []string) []string {
+	var out []string
+	for _, a := range list {
+		keep := true
+		for _, b := range drop {
+			if strings.EqualFold(a, b) {
+				keep = false
+			}
+		}
+		for _, b := range out {
+			if strings.EqualFold(a, b) {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// threadReferences keeps the thread root and the latest references so
+// that mail clients thread the notice under the applicant's mail.
+func threadReferences(in *inbound) []string {
+	var refs []string
+	if in.request != nil && in.request.ThreadRoot != "" {
+		refs = append(refs, in.request.ThreadRoot)
+	}
+	tail := in.msg.References
+	if len(tail) > 8 {
+		tail = tail[len(tail)-8:]
+	}
+	for _, r := range append(tail, in.msg.MessageID) {
+		if r != "" && (len(refs) == 0 || refs[0] != r) {
+			refs = append(refs, r)
+		}
+	}
+	return refs
+}
+
+func (d *Desk) fromHeader() string {
+	return fmt.Sprintf("%s <%s>", d.cfg.Desk.Name, d.cfg.Desk.Address)
+}
+
+// newMessageID makes the notice's Message-ID once, at enqueue time; a
+// resend after a crash reuses it, which is how a repeat is recognisable.
+func (d *Desk) newMessageID(ref string) string {
+	var b [9]byte
+	rand.Read(b[:])
+	domain := d.cfg.Desk.Address[strings.LastIndex(d.cfg.Desk.Address, "@")+1:]
+	if ref == "" {
+		ref = strings.ToLower(d.cfg.Desk.ReferencePrefix)
+	}
+	return fmt.Sprintf("%s.%s@%s", ref, hex.EncodeToString(b[:]), domain)
+}
+
+func greeting(lang string, in *inbound) string {
+	name := ""
+	if in.request != nil && in.request.Fields["family_name"] != "" {
+		name = in.request.Fields["family_name"] + " " + in.request.Fields["given_name"]
+	} else if in.msg != nil && in.msg.From != nil && in.msg.From.Name != "" {
+		name = in.msg.From.Name
+	}
+	return greetingFor(lang, name)
+}
+
+// stateText describes a request state for applicants and operators.
+func stateText(lang, state string) string {
+	ja := map[string]string{
+		store.StateAwaitingDocuments: "署名した申請書の到着待ち",
+		store.StateDocumentsReceived: "書類受領済み・審査中",
+		store.StateApproved:          "承認済み",
+		store.StateRejected:          "却下",
+		store.StateExpired:           "期限切れ",
+	}
+	en := map[string]string{
+		store.StateAwaitingDocuments: "waiting for the signed form",
+		store.StateDocumentsReceived: "documents received, under review",
+		store.StateApproved:          "approved",
+		store.StateRejected:          "rejected",
+		store.StateExpired:           "expired",
+	}
+	m := ja
+	if lang == "en" {
+		m = en
+	}
+	if s, ok := m[state]; ok {
+		return s
+	}
+	return state
+}
+
+// fieldLabel is the label of a form field as the applicant saw it.
+func fieldLabel(kind forms.Kind, key, lang string) string {
+	if spec, ok := forms.SpecFor(kind); ok {
+		for _, f := range spec.Fields {
+			if f.Key == key {
+				if lang == "en" {
+					return f.EN
+				}
+				return f.JA
+			}
+		}
+	}
+	return key
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", n/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,533 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/madoguchi/madoguchi/internal/loopback"
+)
+
+// recorder is the test Processor: it remembers each (uidvalidity, uid) it
+// decided on and answers a repeat with the same disposition, as the desk does.
+type recorder struct {
+	mu        sync.Mutex
+	decide    func(d Delivery) (Disposition, error) // nil: file in Processed
+	decided   map[[2]uint32]Disposition
+	calls     []Delivery // every Process call, repeats included
+	firstTime map[[2]uint32]int
+	replaced  map[[2]uint32]bool
+	seen      chan Delivery // optional: gets every first-time delivery
+}
+
+func newRecorder() *recorder {
+	return &recorder{
+		decided:   map[[2]uint32]Disposition{},
+		firstTime: map[[2]uint32]int{},
+		replaced:  map[[2]uint32]bool{},
+		seen:      make(chan Delivery, 100),
+	}
+}
+
+func (r *recorder) Process(ctx context.Context, d Delivery) (Disposition, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, d)
+	key := [2]uint32{d.UIDValidity, d.UID}
+	if disp, ok := r.decided[key]; ok {
+		if r.replaced[key] {
+			return Disposition{To: disp.To, Discard: true}, nil
+		}
+		return disp, nil
+	}
+	disp := Disposition{To: ToProcessed}
+	if r.decide != nil {
+		var err error
+		if disp, err = r.decide(d); err != nil {
+			return Disposition{}, err
+		}
+	}
+	r.decided[key] = disp
+	r.firstTime[key]++
+	select {
+	case r.seen <- d:
+	default:
+	}
+	return disp, nil
+}
+
+func (r *recorder) ReplacementFiled(ctx context.Context, d Delivery) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replaced[[2]uint32{d.UIDValidity, d.UID}] = true
+	return nil
+}
+
+func (r *recorder) callCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func startServer(t *testing.T, opts loopback.IMAPOptions) *loopback.IMAPServer {
+	t.Helper()
+	opts.Users = map[string]string{"desk": "pw"}
+	opts.Logger = testLogger(t)
+	s, err := loopback.StartIMAP(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func options(t *testing.T, s *loopback.IMAPServer) Options {
+	return Options{
+		Address: s.Addr, TLS: "none", Username: "desk", Password: "pw",
+		Logger: testLogger(t), BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+	}
+}
+
+func msg(i int) []byte {
+	return fmt.Appendf(nil, "From: a@example.org\r\nTo: desk@example.org\r\nMessage-ID: <%d@example.org>\r\nSubject: test %d\r\n\r\nbody %d\r\n", i, i, i)
+}
+
+func appendN(t *testing.T, s *loopback.IMAPServer, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if err := s.Append("desk", "INBOX", msg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func list(t *testing.T, s *loopback.IMAPServer, mailbox string) [][]byte {
+	t.Helper()
+	msgs, err := s.List("desk", mailbox)
+	if err != nil {
+		t.Fatalf("list %s: %v", mailbox, err)
+	}
+	return msgs
+}
+
+func wantCount(t *testing.T, s *loopback.IMAPServer, mailbox string, n int) {
+	t.Helper()
+	if got := len(list(t, s, mailbox)); got != n {
+		t.Errorf("%s has %d messages, want %d", mailbox, got, n)
+	}
+}
+
+func drain(t *testing.T, in *Intake) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := in.Drain(ctx)
+	if err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	return n
+}
+
+func TestDrainMovesToProcessed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts loopback.IMAPOptions
+	}{
+		{"move", loopback.IMAPOptions{}},
+		{"copy and expunge", loopback.IMAPOptions{DisableMove: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, tc.opts)
+			// More than one size batch, to cross the batch boundary.
+			appendN(t, s, 0, sizeBatch+3)
+			r := newRecorder()
+			if n := drain(t, New(options(t, s), r)); n != sizeBatch+3 {
+				t.Errorf("Drain processed %d, want %d", n, sizeBatch+3)
+			}
+			wantCount(t, s, "INBOX", 0)
+			processed := list(t, s, "Processed")
+			if len(processed) != sizeBatch+3 {
+				t.Fatalf("Processed has %d messages", len(processed))
+			}
+			for i, raw := range processed {
+				if !bytes.Equal(raw, msg(i)) {
+					t.Errorf("Processed[%d] = %q, want message %d (UID order)", i, raw, i)
+				}
+			}
+			wantCount(t, s, "Quarantine", 0)
+			for i, d := range r.calls {
+				if d.UID != uint32(i+1) || d.Mailbox != "INBOX" || d.UIDValidity == 0 || d.Truncated ||
+					d.Size != int64(len(msg(i))) || !bytes.Equal(d.Raw, msg(i)) {
+					t.Errorf("delivery %d: %+v", i, d)
+				}
+			}
+		})
+	}
+}
+
+func TestDrainEmptyMailbox(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	if n := drain(t, New(options(t, s), newRecorder())); n != 0 {
+		t.Errorf("Drain processed %d", n)
+	}
+	// The filing folders exist afterwards, and a second run tolerates them.
+	drain(t, New(options(t, s), newRecorder()))
+	wantCount(t, s, "Processed", 0)
+	wantCount(t, s, "Quarantine", 0)
+}
+
+func TestDispositions(t *testing.T) {
+	masked := []byte("From: a@example.org\r\nSubject: masked\r\n\r\npassword: ********\r\n")
+	for _, tc := range []struct {
+		name                     string
+		disp                     Disposition
+		noMove                   bool
+		processed, quarantine    int
+		wantInProcessed, wantInQ []byte
+	}{
+		{name: "quarantine", disp: Disposition{To: ToQuarantine, Reason: "bad form"}, quarantine: 1, wantInQ: msg(0)},
+		{name: "quarantine without move", disp: Disposition{To: ToQuarantine}, noMove: true, quarantine: 1, wantInQ: msg(0)},
+		{name: "replacement", disp: Disposition{To: ToProcessed, Replacement: masked}, processed: 1, wantInProcessed: masked},
+		{name: "replacement to quarantine", disp: Disposition{To: ToQuarantine, Replacement: masked}, quarantine: 1, wantInQ: masked},
+		{name: "discard", disp: Disposition{Discard: true}},
+		{name: "discard without move", disp: Disposition{Discard: true}, noMove: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, loopback.IMAPOptions{DisableMove: tc.noMove})
+			appendN(t, s, 0, 1)
+			r := newRecorder()
+			r.decide = func(Delivery) (Disposition, error) { return tc.disp, nil }
+			if n := drain(t, New(options(t, s), r)); n != 1 {
+				t.Errorf("Drain processed %d, want 1", n)
+			}
+			wantCount(t, s, "INBOX", 0)
+			p, q := list(t, s, "Processed"), list(t, s, "Quarantine")
+			if len(p) != tc.processed || len(q) != tc.quarantine {
+				t.Fatalf("Processed %d, Quarantine %d; want %d, %d", len(p), len(q), tc.processed, tc.quarantine)
+			}
+			if tc.wantInProcessed != nil && !bytes.Equal(p[0], tc.wantInProcessed) {
+				t.Errorf("Processed holds %q", p[0])
+			}
+			if tc.wantInQ != nil && !bytes.Equal(q[0], tc.wantInQ) {
+				t.Errorf("Quarantine holds %q", q[0])
+			}
+			if len(tc.disp.Replacement) > 0 && len(r.replaced) != 1 {
+				t.Error("ReplacementFiled was not called")
+			}
+		})
+	}
+}
+
+func TestTruncated(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	header := "From: a@example.org\r\nSubject: big\r\n\r\n"
+	big := []byte(header + strings.Repeat("x", 5000) + "\r\n")
+	if err := s.Append("desk", "INBOX", big); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, 1, 2)
+	r := newRecorder()
+	opts := options(t, s)
+	opts.MaxMessageBytes = 1000
+	drain(t, New(opts, r))
+	if len(r.calls) != 2 {
+		t.Fatalf("%d calls", len(r.calls))
+	}
+	d := r.calls[0]
+	if !d.Truncated || string(d.Raw) != header || d.Size != int64(len(big)) {
+		t.Errorf("big message: truncated %v size %d raw %q", d.Truncated, d.Size, d.Raw)
+	}
+	if d := r.calls[1]; d.Truncated || !bytes.Equal(d.Raw, msg(1)) {
+		t.Errorf("small message: %+v", d)
+	}
+	// The original, not the header, is what gets filed.
+	if p := list(t, s, "Processed"); len(p) != 2 || !bytes.Equal(p[0], big) {
+		t.Errorf("Processed: %d messages", len(p))
+	}
+}
+
+func TestProcessErrorLeavesMessage(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	appendN(t, s, 0, 3)
+	r := newRecorder()
+	fail := true
+	r.decide = func(d Delivery) (Disposition, error) {
+		if d.UID == 2 && fail {
+			return Disposition{}, errors.New("database is locked")
+		}
+		return Disposition{To: ToProcessed}, nil
+	}
+	in := New(options(t, s), r)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := in.Drain(ctx)
+	if err == nil || !strings.Contains(err.Error(), "database is locked") {
+		t.Fatalf("Drain error = %v", err)
+	}
+	if n != 1 {
+		t.Errorf("first Drain processed %d, want 1", n)
+	}
+	wantCount(t, s, "INBOX", 2)
+	wantCount(t, s, "Processed", 1)
+
+	fail = false
+	if n := drain(t, in); n != 2 {
+		t.Errorf("second Drain processed %d, want 2", n)
+	}
+	wantCount(t, s, "INBOX", 0)
+	wantCount(t, s, "Processed", 3)
+}
+
+func TestEachUIDProcessedOnce(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	appendN(t, s, 0, 4)
+	r := newRecorder()
+	in := New(options(t, s), r)
+	drain(t, in)
+	appendN(t, s, 4, 6)
+	if n := drain(t, in); n != 2 {
+		t.Errorf("second Drain processed %d, want 2", n)
+	}
+	if len(r.calls) != 6 {
+		t.Errorf("Process called %d times, want 6", len(r.calls))
+	}
+	for key, n := range r.firstTime {
+		if n != 1 {
+			t.Errorf("uid %v decided %d times", key, n)
+		}
+	}
+	seen := map[uint32]bool{}
+	for _, d := range r.calls {
+		if seen[d.UID] {
+			t.Errorf("uid %d handed over twice", d.UID)
+		}
+		seen[d.UID] = true
+	}
+	wantCount(t, s, "Processed", 6)
+}
+
+// runIntake starts Run and returns a function that cancels it and checks
+// that it returned nil promptly.
+func runIntake(t *testing.T, in *Intake) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Log(string(buf[:runtime.Stack(buf, true)]))
+			t.Fatal("Run did not return after cancel")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func waitDelivery(t *testing.T, r *recorder, uid uint32) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case d := <-r.seen:
+			if d.UID == uid {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("uid %d was not processed", uid)
+		}
+	}
+}
+
+// waitFiled waits until the server shows the message moved: Process is
+// called before the move, so the folders lag the processor a little.
+func waitFiled(t *testing.T, s *loopback.IMAPServer, processed int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		inbox, p := list(t, s, "INBOX"), list(t, s, "Processed")
+		if len(inbox) == 0 && len(p) == processed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("INBOX %d, Processed %d; want 0, %d", len(inbox), len(p), processed)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunIdle(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	appendN(t, s, 0, 1)
+	r := newRecorder()
+	opts := options(t, s)
+	opts.PollInterval = time.Hour // only IDLE can pick up new mail in time
+	runIntake(t, New(opts, r))
+	waitDelivery(t, r, 1)
+	appendN(t, s, 1, 2)
+	waitDelivery(t, r, 2)
+	waitFiled(t, s, 2)
+}
+
+func TestRunIdleRefresh(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	r := newRecorder()
+	opts := options(t, s)
+	opts.PollInterval = time.Hour
+	opts.IdleRefresh = 30 * time.Millisecond
+	runIntake(t, New(opts, r))
+	// Several refreshes pass; mail must still be noticed afterwards.
+	time.Sleep(200 * time.Millisecond)
+	appendN(t, s, 0, 1)
+	waitDelivery(t, r, 1)
+	waitFiled(t, s, 1)
+}
+
+func TestRunPollsWithoutIdle(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{DisableIdle: true, DisableMove: true})
+	r := newRecorder()
+	opts := options(t, s)
+	opts.PollInterval = 100 * time.Millisecond
+	runIntake(t, New(opts, r))
+	appendN(t, s, 0, 1)
+	waitDelivery(t, r, 1)
+	appendN(t, s, 1, 2)
+	waitDelivery(t, r, 2)
+	waitFiled(t, s, 2)
+}
+
+func TestRunSurvivesDroppedConnections(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	r := newRecorder()
+	opts := options(t, s)
+	opts.PollInterval = time.Hour
+	runIntake(t, New(opts, r))
+	appendN(t, s, 0, 1)
+	waitDelivery(t, r, 1)
+	waitFiled(t, s, 1)
+	s.DropConnections()
+	appendN(t, s, 1, 2)
+	waitDelivery(t, r, 2)
+	waitFiled(t, s, 2)
+	// Once more, while idle, with nothing pending.
+	s.DropConnections()
+	time.Sleep(50 * time.Millisecond)
+	appendN(t, s, 2, 3)
+	waitDelivery(t, r, 3)
+	waitFiled(t, s, 3)
+}
+
+func TestRunRetriesAfterProcessError(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	appendN(t, s, 0, 1)
+	r := newRecorder()
+	var mu sync.Mutex
+	failures := 2
+	r.decide = func(Delivery) (Disposition, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return Disposition{}, errors.New("temporary")
+		}
+		return Disposition{To: ToProcessed}, nil
+	}
+	opts := options(t, s)
+	opts.PollInterval = time.Hour
+	runIntake(t, New(opts, r))
+	waitDelivery(t, r, 1)
+	waitFiled(t, s, 1)
+	if n := r.callCount(); n != 3 {
+		t.Errorf("Process called %d times, want 3", n)
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	r := newRecorder()
+	stop := runIntake(t, New(options(t, s), r))
+	appendN(t, s, 0, 1)
+	waitDelivery(t, r, 1)
+	stop() // checks for a nil return within 5 s
+}
+
+func TestRunStopsOnCancelWhileServerDown(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	addr := s.Addr
+	s.Close()
+	opts := options(t, s)
+	opts.Address = addr
+	opts.BackoffMin, opts.BackoffMax = time.Hour, time.Hour
+	stop := runIntake(t, New(opts, newRecorder()))
+	time.Sleep(50 * time.Millisecond)
+	stop()
+}
+
+func TestDrainCancelled(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	appendN(t, s, 0, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newRecorder()
+	r.decide = func(Delivery) (Disposition, error) {
+		cancel()
+		return Disposition{To: ToProcessed}, nil
+	}
+	n, err := New(options(t, s), r).Drain(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Drain after cancel: %d, %v", n, err)
+	}
+	if len(r.calls) != 1 {
+		t.Errorf("Process called %d times after cancel, want 1", len(r.calls))
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	in := New(Options{BackoffMin: time.Second, BackoffMax: 8 * time.Second}, newRecorder())
+	for failures, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+		for range 20 {
+			if d := in.backoff(failures); d < want/2 || d > want {
+				t.Errorf("backoff(%d) = %v, want within [%v, %v]", failures, d, want/2, want)
+			}
+		}
+	}
+	if d := in.backoff(1000); d > 8*time.Second {
+		t.Errorf("backoff(1000) = %v", d)
+	}
+}
+
+func TestUnknownTLSMode(t *testing.T) {
+	in := New(Options{Address: "127.0.0.1:1", TLS: "ssl"}, newRecorder())
+	if _, err := in.Drain(context.Background()); err == nil || !strings.Contains(err.Error(), "unknown TLS mode") {
+		t.Errorf("Drain = %v", err)
+	}
+}

@@ -1,0 +1,389 @@
+package intake
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// session is one logged-in connection with the mailbox selected.
+type session struct {
+	c           *imapclient.Client
+	caps        imap.CapSet
+	uidValidity uint32
+	wake        chan struct{} // signalled (never blocking) on an unsolicited EXISTS
+	stopWatch   func() bool   // detaches the ctx watcher that closes the connection
+}
+
+func (s *session) canIdle() bool { return s.caps.Has(imap.CapIdle) }
+
+const (
+	dialTimeout   = 30 * time.Second
+	logoutTimeout = 5 * time.Second
+)
+
+// connect dials, logs in, creates the filing folders and selects the mailbox.
+func (in *Intake) connect(ctx context.Context) (*session, error) {
+	conn, err := in.dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", in.opts.Address, err)
+	}
+	// imapclient commands take no context and the client has no read timeout
+	// between responses: closing the connection is what unblocks them.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+
+	s := &session{wake: make(chan struct{}, 1), stopWatch: stop}
+	copts := &imapclient.Options{
+		TLSConfig: in.tlsConfig(),
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			// Runs on the client's reader goroutine: must not block.
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					select {
+					case s.wake <- struct{}{}:
+					default:
+					}
+				}
+			},
+		},
+	}
+	if in.opts.TLS == "starttls" {
+		s.c, err = imapclient.NewStartTLS(conn, copts)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("starttls with %s: %w", in.opts.Address, err)
+		}
+	} else {
+		s.c = imapclient.New(conn, copts)
+	}
+	if err := in.setUp(s); err != nil {
+		s.close(ctx)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (in *Intake) dial(ctx context.Context) (net.Conn, error) {
+	// TCP keepalive is what notices a peer that vanished (NAT timeout, host
+	// down) while we sit in IDLE: imapclient itself waits forever.
+	nd := &net.Dialer{
+		Timeout:         dialTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4},
+	}
+	switch in.opts.TLS {
+	case "none", "starttls":
+		return nd.DialContext(ctx, "tcp", in.opts.Address)
+	case "tls":
+		cfg := in.tlsConfig()
+		if cfg.NextProtos == nil {
+			cfg.NextProtos = []string{"imap"}
+		}
+		td := &tls.Dialer{NetDialer: nd, Config: cfg}
+		return td.DialContext(ctx, "tcp", in.opts.Address)
+	default:
+		return nil, fmt.Errorf("unknown TLS mode %q (want none, starttls or tls)", in.opts.TLS)
+	}
+}
+
+func (in *Intake) tlsConfig() *tls.Config {
+	cfg := &tls.Config{}
+	if in.opts.TLSConfig != nil {
+		cfg = in.opts.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(in.opts.Address); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	return cfg
+}
+
+func (in *Intake) setUp(s *session) error {
+	if err := s.c.WaitGreeting(); err != nil {
+		return fmt.Errorf("greeting from %s: %w", in.opts.Address, err)
+	}
+	if err := s.c.Login(in.opts.Username, in.opts.Password).Wait(); err != nil {
+		return fmt.Errorf("login as %s: %w", in.opts.Username, err)
+	}
+	if s.caps = s.c.Caps(); s.caps == nil {
+		return errors.New("read server capabilities: no answer")
+	}
+	for _, name := range []string{in.opts.Processed, in.opts.Quarantine} {
+		if err := ensureMailbox(s.c, name); err != nil {
+			return err
+		}
+	}
+	sel, err := s.c.Select(in.opts.Mailbox, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("select %s: %w", in.opts.Mailbox, err)
+	}
+	s.uidValidity = sel.UIDValidity
+	in.log.Debug("mailbox selected", "mailbox", in.opts.Mailbox, "uidvalidity", sel.UIDValidity, "messages", sel.NumMessages)
+	return nil
+}
+
+// ensureMailbox creates name unless it exists. ALREADYEXISTS is the normal
+// answer; servers that refuse without that code are checked with LIST.
+func ensureMailbox(c *imapclient.Client, name string) error {
+	err := c.Create(name, nil).Wait()
+	if err == nil {
+		return nil
+	}
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeAlreadyExists {
+		return nil
+	}
+	listed, listErr := c.List("", name, nil).Collect()
+	if listErr == nil && len(listed) > 0 {
+		return nil
+	}
+	return fmt.Errorf("create mailbox %s: %w", name, err)
+}
+
+// close logs out politely, but never waits long for a server that stopped
+// answering, then closes the connection. After ctx is done it only closes:
+// the connection may be mid-IDLE, where LOGOUT would wait for nothing.
+func (s *session) close(ctx context.Context) {
+	if !s.stopWatch() || ctx.Err() != nil {
+		_ = s.c.Close()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.c.Logout().Wait()
+	}()
+	t := time.NewTimer(logoutTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-s.c.Closed():
+	case <-t.C:
+	}
+	// Close also completes a Logout still waiting for its answer.
+	_ = s.c.Close()
+}
+
+// pass processes and files every message not flagged \Deleted, in UID
+// order. It stops at the first error, leaving the rest for the next pass.
+func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
+	// Mail that arrives from here on is found by the search below or wakes
+	// the next wait; an older signal is already covered.
+	select {
+	case <-s.wake:
+	default:
+	}
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+	if err != nil {
+		return 0, fmt.Errorf("search %s: %w", in.opts.Mailbox, err)
+	}
+	uids := data.AllUIDs()
+	slices.Sort(uids)
+	n := 0
+	for batch := range slices.Chunk(uids, sizeBatch) {
+		sizes, err := fetchSizes(s.c, batch)
+		if err != nil {
+			return n, err
+		}
+		for _, uid := range batch {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			size, ok := sizes[uid]
+			if !ok {
+				continue // expunged by someone else since the search
+			}
+			d, ok, err := in.fetch(s, uid, size)
+			if err != nil {
+				return n, err
+			}
+			if !ok {
+				in.log.Warn("message vanished before its body was read", "uid", uid)
+				continue
+			}
+			if err := in.handle(ctx, s, d); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// fetchSizes reads RFC822.SIZE for a batch of UIDs; sizes are small, so
+// collecting them is fine, unlike bodies.
+func fetchSizes(c *imapclient.Client, uids []imap.UID) (map[imap.UID]int64, error) {
+	msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("fetch sizes: %w", err)
+	}
+	sizes := make(map[imap.UID]int64, len(msgs))
+	for _, m := range msgs {
+		if m.UID != 0 {
+			sizes[m.UID] = m.RFC822Size
+		}
+	}
+	return sizes, nil
+}
+
+var errTooLarge = errors.New("message larger than the limit")
+
+// fetch reads one message with BODY.PEEK (never setting \Seen before the
+// desk has recorded it), or only its header when it is over the limit.
+// ok is false when the message vanished in the meantime.
+func (in *Intake) fetch(s *session, uid imap.UID, size int64) (d Delivery, ok bool, err error) {
+	d = Delivery{Mailbox: in.opts.Mailbox, UIDValidity: s.uidValidity, UID: uint32(uid), Size: size}
+	limit := in.opts.MaxMessageBytes
+	if size <= limit {
+		d.Raw, ok, err = fetchSection(s.c, uid, &imap.FetchItemBodySection{Peek: true}, limit)
+		if !errors.Is(err, errTooLarge) {
+			if err != nil {
+				return d, false, fmt.Errorf("fetch uid %d: %w", uid, err)
+			}
+			return d, ok, nil
+		}
+		// The body outgrew its RFC822.SIZE (some servers count line ends
+		// differently): treat it like any oversized message.
+	}
+	d.Truncated = true
+	d.Raw, ok, err = fetchSection(s.c, uid, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}, limit)
+	if errors.Is(err, errTooLarge) {
+		err = nil // a header over the limit is cut: the desk only needs its start
+	}
+	if err != nil {
+		return d, false, fmt.Errorf("fetch header of uid %d: %w", uid, err)
+	}
+	return d, ok, nil
+}
+
+// fetchSection streams one body section of one message, reading at most
+// limit bytes of it (the rest is drained by the client). The command is
+// always drained and closed, or the connection would stall.
+func fetchSection(c *imapclient.Client, uid imap.UID, section *imap.FetchItemBodySection, limit int64) (raw []byte, ok bool, err error) {
+	cmd := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	if msg := cmd.Next(); msg != nil {
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			body, isBody := item.(imapclient.FetchItemDataBodySection)
+			if !isBody || ok {
+				continue
+			}
+			ok = true
+			if body.Literal == nil {
+				continue // NIL body: an empty message
+			}
+			raw, err = io.ReadAll(io.LimitReader(body.Literal, limit+1))
+			if err == nil && int64(len(raw)) > limit {
+				raw, err = raw[:limit], errTooLarge
+			}
+		}
+	}
+	if closeErr := cmd.Close(); closeErr != nil {
+		return nil, false, closeErr
+	}
+	return raw, ok, err
+}
+
+// handle gives a message to the desk and files it as the desk decided.
+func (in *Intake) handle(ctx context.Context, s *session, d Delivery) error {
+	disp, err := in.proc.Process(ctx, d)
+	if err != nil {
+		in.log.Error("processing failed; message left in place", "uid", d.UID, "err", err)
+		return fmt.Errorf("process uid %d: %w", d.UID, err)
+	}
+	dest, err := in.folder(disp.To)
+	if err != nil {
+		return fmt.Errorf("file uid %d: %w", d.UID, err)
+	}
+	uid := imap.UID(d.UID)
+	switch {
+	case disp.Discard:
+		if err := s.deleteUID(uid); err != nil {
+			return fmt.Errorf("discard uid %d: %w", d.UID, err)
+		}
+	case len(disp.Replacement) > 0:
+		if err := s.appendMessage(dest, disp.Replacement); err != nil {
+			return fmt.Errorf("file replacement of uid %d in %s: %w", d.UID, dest, err)
+		}
+		if err := in.proc.ReplacementFiled(ctx, d); err != nil {
+			return fmt.Errorf("record replacement of uid %d: %w", d.UID, err)
+		}
+		if err := s.deleteUID(uid); err != nil {
+			return fmt.Errorf("delete original of uid %d: %w", d.UID, err)
+		}
+	default:
+		if err := s.move(uid, dest); err != nil {
+			return fmt.Errorf("move uid %d to %s: %w", d.UID, dest, err)
+		}
+	}
+	attrs := []any{"uid", d.UID, "size", d.Size}
+	switch {
+	case disp.Discard:
+		attrs = append(attrs, "action", "discarded")
+	case len(disp.Replacement) > 0:
+		attrs = append(attrs, "action", "replaced", "folder", dest)
+	default:
+		attrs = append(attrs, "action", "moved", "folder", dest)
+	}
+	if disp.Reason != "" {
+		attrs = append(attrs, "reason", disp.Reason)
+	}
+	if d.Truncated {
+		attrs = append(attrs, "truncated", true)
+	}
+	in.log.Info("message filed", attrs...)
+	return nil
+}
+
+func (s *session) move(uid imap.UID, dest string) error {
+	set := imap.UIDSetNum(uid)
+	if s.caps.Has(imap.CapMove) {
+		_, err := s.c.Move(set, dest).Wait()
+		return err
+	}
+	if _, err := s.c.Copy(set, dest).Wait(); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	return s.deleteUID(uid)
+}
+
+// deleteUID flags the message \Deleted and expunges it. Without UIDPLUS
+// the plain EXPUNGE also removes any other message flagged \Deleted in the
+// mailbox: nothing else should be flagging mail in the desk's mailbox.
+func (s *session) deleteUID(uid imap.UID) error {
+	set := imap.UIDSetNum(uid)
+	store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
+	if err := s.c.Store(set, store, nil).Close(); err != nil {
+		return fmt.Errorf("flag deleted: %w", err)
+	}
+	var expunge *imapclient.ExpungeCommand
+	if s.caps.Has(imap.CapUIDPlus) {
+		expunge = s.c.UIDExpunge(set)
+	} else {
+		expunge = s.c.Expunge()
+	}
+	if err := expunge.Close(); err != nil {
+		return fmt.Errorf("expunge: %w", err)
+	}
+	return nil
+}
+
+func (s *session) appendMessage(mailbox string, raw []byte) error {
+	cmd := s.c.Append(mailbox, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+	if _, err := cmd.Write(raw); err != nil {
+		cmd.Close()
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	_, err := cmd.Wait()
+	return err
+}
