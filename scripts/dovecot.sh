@@ -63,10 +63,12 @@ pass=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 # as themselves.
 if [ "$(id -u)" -eq 0 ]; then
   internal_user=dovecot
+  internal_group=dovecot
   login_user=dovenull
   mail_user=dovecot
 else
   internal_user=$(id -un)
+  internal_group=$(id -gn)
   login_user=$(id -un)
   mail_user=$(id -un)
 fi
@@ -92,6 +94,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
 default_internal_user = $internal_user
+default_internal_group = $internal_group
 default_login_user = $login_user
 first_valid_uid = $mail_uid
 last_valid_uid = 0
@@ -109,7 +112,12 @@ userdb {
   driver = static
   args = uid=$mail_uid gid=$mail_gid home=$dir/mail/%u
 }
+# chroot needs root; a test instance does without.
+service anvil {
+  chroot =
+}
 service imap-login {
+  chroot =
   inet_listener imap {
     address = 127.0.0.1
     port = $port
@@ -126,9 +134,10 @@ if ! "$dovecot_bin" -c "$conf" >&2; then
   exit 1
 fi
 
-# Ready when the greeting arrives.
+# Ready when the greeting arrives; give up after 20 seconds.
 ready=""
-for _ in $(seq 1 100); do
+deadline=$((SECONDS + 20))
+while [ "$SECONDS" -lt "$deadline" ]; do
   if greeting=$( { exec 3<>"/dev/tcp/127.0.0.1/$port" && IFS= read -r -t 2 line <&3 && echo "$line"; } 2>/dev/null) &&
     [[ $greeting == "* OK"* ]]; then
     ready=1

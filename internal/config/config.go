@@ -27,6 +27,7 @@ type Config struct {
 	Operators     []string      `yaml:"operators"`
 	OperatorAuth  OperatorAuth  `yaml:"operator_auth"`
 	Limits        Limits        `yaml:"limits"`
+	AccessCodes   AccessCodes   `yaml:"access_codes"`
 	Templates     Templates     `yaml:"templates"`
 	Institutions  []Institution `yaml:"institutions_with_staff"`
 	Log           Log           `yaml:"log"`
@@ -99,6 +100,17 @@ type Limits struct {
 	MaxAttachments          int   `yaml:"max_attachments"`
 	MaxAttachmentBytes      int64 `yaml:"max_attachment_bytes"`
 	MaxNestingDepth         int   `yaml:"max_nesting_depth"`
+	// Self-service requests that send an access code (password reset,
+	// rename, deletion) per sender per hour and per account per day.
+	CodeRequestsPerSenderPerHour int `yaml:"code_requests_per_sender_per_hour"`
+	CodesPerAccountPerDay        int `yaml:"codes_per_account_per_day"`
+}
+
+// AccessCodes are the one-time codes mailed to a registered address.
+type AccessCodes struct {
+	ValidFor time.Duration `yaml:"valid_for"`
+	MaxTries int           `yaml:"max_tries"`
+	Digits   int           `yaml:"digits"`
 }
 
 // Templates points at optional notice template overrides.
@@ -212,6 +224,21 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Limits.MaxNestingDepth == 0 {
 		c.Limits.MaxNestingDepth = 10
+	}
+	if c.Limits.CodeRequestsPerSenderPerHour == 0 {
+		c.Limits.CodeRequestsPerSenderPerHour = 5
+	}
+	if c.Limits.CodesPerAccountPerDay == 0 {
+		c.Limits.CodesPerAccountPerDay = 5
+	}
+	if c.AccessCodes.ValidFor == 0 {
+		c.AccessCodes.ValidFor = 10 * time.Minute
+	}
+	if c.AccessCodes.MaxTries == 0 {
+		c.AccessCodes.MaxTries = 3
+	}
+	if c.AccessCodes.Digits == 0 {
+		c.AccessCodes.Digits = 10
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 20 * time.Second
@@ -341,6 +368,21 @@ func (c *Config) validate(getenv func(string) string) Problems {
 	}
 	if c.Limits.RepliesPerSenderPerHour < 1 {
 		add("limits.replies_per_sender_per_hour", "must be at least 1")
+	}
+	if c.Limits.CodeRequestsPerSenderPerHour < 1 {
+		add("limits.code_requests_per_sender_per_hour", "must be at least 1")
+	}
+	if c.Limits.CodesPerAccountPerDay < 1 {
+		add("limits.codes_per_account_per_day", "must be at least 1")
+	}
+	if c.AccessCodes.ValidFor < time.Minute || c.AccessCodes.ValidFor > 24*time.Hour {
+		add("access_codes.valid_for", "must be between 1m and 24h")
+	}
+	if c.AccessCodes.MaxTries < 1 {
+		add("access_codes.max_tries", "must be at least 1")
+	}
+	if c.AccessCodes.Digits < 6 || c.AccessCodes.Digits > 18 {
+		add("access_codes.digits", "must be between 6 and 18")
 	}
 	checkOneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	checkOneOf("log.format", c.Log.Format, "text", "json")

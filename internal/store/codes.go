@@ -258,3 +258,24 @@ func (t *Tx) SetIndicePassword(accountID int64, hash string, activeAt time.Time)
 func (t *Tx) AccountByID(id int64) (*Account, error) {
 	return scanAccount(t.queryRow(`SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
 }
+
+// CountContaining counts rows whose text columns hold s anywhere: the
+// outbox, requests, audit log and seen messages. Tests use it to prove a
+// secret was not kept.
+func (t *Tx) CountContaining(s string) (int, error) {
+	total := 0
+	for _, q := range []string{
+		`SELECT COUNT(*) FROM outbox WHERE instr(body, ?) > 0 OR instr(subject, ?) > 0`,
+		`SELECT COUNT(*) FROM requests WHERE instr(fields, ?) > 0 OR instr(password_hash, ?) > 0`,
+		`SELECT COUNT(*) FROM audit_log WHERE instr(detail, ?) > 0 OR instr(action, ?) > 0`,
+		`SELECT COUNT(*) FROM seen_messages WHERE instr(reason, ?) > 0 OR instr(CAST(replacement AS TEXT), ?) > 0`,
+		`SELECT COUNT(*) FROM access_codes WHERE instr(code_hash, ?) > 0 OR instr(salt, ?) > 0`,
+	} {
+		var n int
+		if err := t.queryRow(q, s, s).Scan(&n); err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -121,3 +121,32 @@ func TestNewCodeReplacesOld(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A notice that carried an access code keeps no body once sent.
+func TestSensitiveNoticeBodyScrubbedAfterSending(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
+	var id int64
+	err := s.Tx(ctx, func(tx *Tx) error {
+		var err error
+		id, err = tx.Enqueue(Queued{Kind: "reset_code", Sensitive: true, Notice: Notice{MessageID: "a@b", Date: now,
+			From: "desk@x.example", To: []string{"taro@hosp.example"}, Subject: "code", Body: "code 1234567890"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := s.Due(ctx, now, 10)
+	if err != nil || len(due) != 1 || !strings.Contains(due[0].Body, "1234567890") {
+		t.Fatalf("before sending the body must be there to send: %+v %v", due, err)
+	}
+	if err := s.MarkSent(ctx, id, now); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	s.db.QueryRow(`SELECT body FROM outbox WHERE id = ?`, id).Scan(&body)
+	if strings.Contains(body, "1234567890") {
+		t.Fatalf("the sent notice still holds the code: %q", body)
+	}
+}

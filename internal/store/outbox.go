@@ -25,7 +25,13 @@ type Queued struct {
 	// Suppressed rows are kept for operators but never sent.
 	Suppressed bool
 	Reason     string
+	// Sensitive notices (an access code) lose their body once sent or
+	// failed, so the code is not kept in the database.
+	Sensitive bool
 }
+
+// scrubbedBody replaces the body of a sensitive notice after delivery.
+const scrubbedBody = "(this notice carried an access code; its text was removed after delivery)"
 
 // Enqueue writes a notice to the outbox in this transaction.
 func (t *Tx) Enqueue(q Queued) (int64, error) {
@@ -56,10 +62,10 @@ func (t *Tx) Enqueue(q Queued) (int64, error) {
 		charset = "utf-8"
 	}
 	res, err := t.exec(`INSERT INTO outbox (message_id, request_id, notice, recipient, created_at, date, from_addr,
-		to_addrs, cc_addrs, subject, body, in_reply_to, refs, charset, attachments, state, next_attempt_at, last_error)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		to_addrs, cc_addrs, subject, body, in_reply_to, refs, charset, attachments, state, next_attempt_at, last_error, sensitive)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		n.MessageID, rid, q.Kind, n.To[0], unix(n.Date), unix(n.Date), n.From, string(to), string(cc), n.Subject,
-		n.Body, n.InReplyTo, string(refs), charset, string(atts), state, next, q.Reason)
+		n.Body, n.InReplyTo, string(refs), charset, string(atts), state, next, q.Reason, q.Sensitive)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s: %w", q.Kind, err)
 	}
@@ -163,7 +169,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 // MarkSent records a delivered notice.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = ?, sent_at = ?, attempts = attempts + 1,
-		next_attempt_at = NULL WHERE id = ?`, OutboxSent, unix(at), id)
+		next_attempt_at = NULL, body = CASE WHEN sensitive = 1 THEN ? ELSE body END WHERE id = ?`, OutboxSent, unix(at), scrubbedBody, id)
 	return err
 }
 
@@ -177,7 +183,7 @@ func (s *Store) MarkRetry(ctx context.Context, id int64, next time.Time, reason 
 // MarkFailed records a permanent failure; operators see it.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = NULL,
-		last_error = ? WHERE id = ?`, OutboxFailed, reason, id)
+		last_error = ?, body = CASE WHEN sensitive = 1 THEN ? ELSE body END WHERE id = ?`, OutboxFailed, reason, scrubbedBody, id)
 	return err
 }
 

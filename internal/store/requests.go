@@ -15,6 +15,10 @@ const (
 	StateApproved          = "approved"
 	StateRejected          = "rejected"
 	StateExpired           = "expired"
+	// Self-service requests (password reset by access code).
+	StateCodeSent  = "code_sent"
+	StateCompleted = "completed"
+	StateLocked    = "locked"
 )
 
 // Request is one application or request on a thread.

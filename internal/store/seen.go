@@ -112,3 +112,13 @@ func (t *Tx) SetUIDValidity(mailbox string, v uint32) error {
 		ON CONFLICT(mailbox) DO UPDATE SET uid_validity = excluded.uid_validity`, mailbox, v)
 	return err
 }
+
+// SeenFromSince counts the messages from a sender since a time whose
+// recorded reason starts with prefix (e.g. "password reset"), for the
+// per-sender limits of requests that cost work or mail.
+func (t *Tx) SeenFromSince(from string, since time.Time, prefix string) (int, error) {
+	var n int
+	err := t.queryRow(`SELECT COUNT(*) FROM seen_messages WHERE from_addr = ? AND received_at >= ? AND substr(reason, 1, ?) = ?`,
+		from, unix(since), len(prefix), prefix).Scan(&n)
+	return n, err
+}

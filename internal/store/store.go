@@ -48,6 +48,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// Overwrite deleted and replaced content, so a scrubbed access code does
+	// not linger in free pages of the file.
+	q.Add("_pragma", "secure_delete(1)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	// IMMEDIATE takes the write lock at BEGIN, so two processes never
 	// deadlock upgrading read locks; busy_timeout then queues them.

@@ -42,6 +42,9 @@ func (d *Desk) classify(in *inbound) (result, error) {
 		}
 	}
 	if req != nil {
+		if req.Kind == KindPasswordReset {
+			return d.codeReply(in)
+		}
 		return d.applicantReply(in)
 	}
 	return d.newRequest(in)
@@ -99,6 +102,10 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 	switch form.Kind {
 	case forms.KindNewID:
 		return d.newID(in, form)
+	case forms.KindPasswordReset:
+		return d.passwordReset(in, form)
+	case forms.KindAccessCode:
+		return d.codeWithoutThread(in, form)
 	case "":
 		reason := ""
 		if len(form.Fields) > 0 || strings.TrimSpace(in.msg.Text) != "" {
@@ -127,6 +134,7 @@ func (d *Desk) blankForms(in *inbound, reason string) (result, error) {
 	err := d.queue(in, notice{kind: "blank_forms", to: []string{in.from}, data: noticeData{
 		Reason: reason,
 		Forms:  []string{forms.Blank(forms.KindNewID, in.lang)},
+		Kinds:  d.otherKinds(in.lang),
 	}})
 	if err != nil {
 		return result{}, err
@@ -134,24 +142,39 @@ func (d *Desk) blankForms(in *inbound, reason string) (result, error) {
 	return d.finish(in, outcomeAnswered, "blank forms sent")
 }
 
-// secretValues lists the secret fields' values a form carried.
-func secretValues(form forms.Form) []string {
+// mailKinds are the requests the desk takes by mail besides a new ID.
+var mailKinds = []forms.Kind{forms.KindPasswordReset, forms.KindOperatorReset, forms.KindIndiceReset}
+
+// otherKinds names the other requests by their marker line: a mail with
+// that line alone gets the form of that kind back.
+func (d *Desk) otherKinds(lang string) []string {
 	var out []string
-	for _, key := range forms.SecretKeys(form.Kind) {
-		if v := form.Fields[key]; v != "" {
-			out = append(out, v)
+	for _, k := range mailKinds {
+		spec, _ := forms.SpecFor(k)
+		if lang == "en" {
+			out = append(out, "Request: "+spec.TitleEN)
+		} else {
+			out = append(out, "申請種別: "+spec.TitleJA)
 		}
 	}
-	if form.Kind == "" {
-		// An unrecognised form may still carry a password line.
-		for _, k := range []string{"password", "password_confirm"} {
-			if v := form.Fields[k]; v != "" {
+	return out
+}
+
+// secretValues lists the secret values a form carried, whatever kind
+// it was read as: a password typed under any form's label is a secret.
+func secretValues(form forms.Form) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, spec := range forms.Specs() {
+		for _, f := range spec.Fields {
+			if !f.Secret || seen[f.Key] {
+				continue
+			}
+			seen[f.Key] = true
+			if v := form.Fields[f.Key]; v != "" {
 				out = append(out, v)
 			}
 		}
-	}
-	if out == nil {
-		return nil
 	}
 	return out
 }

@@ -51,6 +51,7 @@ type noticeData struct {
 	Quoted    string
 	Form      string
 	Forms     []string
+	Kinds     []string
 	Problems  []problemLine
 	Warnings  []problemLine
 	Staff     *config.Institution
@@ -60,6 +61,13 @@ type noticeData struct {
 
 	MaxAttachment        string
 	ActiveFrom, ActiveTo time.Time
+	// Access codes and self-service requests.
+	Code      string
+	ExpiresAt time.Time
+	TriesLeft int
+	Status    string
+	Title     string
+	Scope     string
 	Command, Operator    string
 	OriginalSubject      string
 }
@@ -81,6 +89,9 @@ type notice struct {
 	lang        string
 	data        noticeData
 	attachments []store.NoticeAttachment
+	// sensitive notices carry an access code: never CC'd, never logged
+	// with their body, and their text is dropped once sent.
+	sensitive bool
 }
 
 // queue renders a notice and writes it to the outbox in the message's
@@ -105,7 +116,7 @@ func (d *Desk) queue(in *inbound, n notice) error {
 		subject = "[" + n.data.Ref + "] " + subject
 	}
 	var cc []string
-	if n.ccOperators {
+	if n.ccOperators && !n.sensitive {
 		cc = append(cc, d.cfg.Operators...)
 	}
 	cc = append(cc, n.extraCc...)
@@ -125,7 +136,7 @@ func (d *Desk) queue(in *inbound, n notice) error {
 		out.InReplyTo = in.msg.MessageID
 		out.References = threadReferences(in)
 	}
-	q := store.Queued{Notice: out, Kind: n.kind, RequestID: in.requestID}
+	q := store.Queued{Notice: out, Kind: n.kind, RequestID: in.requestID, Sensitive: n.sensitive}
 	if !d.cfg.IsOperator(n.to[0]) {
 		since, err := in.tx.RepliesSince(n.to[0], in.now.Add(-time.Hour))
 		if err != nil {
@@ -229,6 +240,9 @@ func stateText(lang, state string) string {
 		store.StateApproved:          "承認済み",
 		store.StateRejected:          "却下",
 		store.StateExpired:           "期限切れ",
+		store.StateCodeSent:          "アクセスコード送付済み・入力待ち",
+		store.StateCompleted:         "完了",
+		store.StateLocked:            "誤入力によりロック",
 	}
 	en := map[string]string{
 		store.StateAwaitingDocuments: "waiting for the signed form",
@@ -236,6 +250,9 @@ func stateText(lang, state string) string {
 		store.StateApproved:          "approved",
 		store.StateRejected:          "rejected",
 		store.StateExpired:           "expired",
+		store.StateCodeSent:          "access code sent, waiting for it",
+		store.StateCompleted:         "completed",
+		store.StateLocked:            "locked after wrong codes",
 	}
 	m := ja
 	if lang == "en" {

@@ -229,4 +229,16 @@ func TestDovecotRunIdle(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not pick up the new message")
 	}
+	// Leave the shared mailbox as found: wait for the move to finish.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		inbox, _ := contents(t, c, "INBOX")
+		if len(inbox) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not moved out of INBOX")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -115,6 +115,9 @@ func setDefault[T comparable](v *T, def T) {
 func (in *Intake) Drain(ctx context.Context) (int, error) {
 	s, err := in.connect(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		return 0, err
 	}
 	defer s.close(ctx)

@@ -23,3 +23,10 @@ CREATE INDEX requests_by_kind_applicant ON requests(kind, applicant, created_at)
 
 ALTER TABLE accounts ADD COLUMN indice_password_active_at INTEGER;
 ALTER TABLE accounts ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+
+-- A notice that carries an access code keeps its body only until it is
+-- sent or given up: afterwards the code exists nowhere in the database.
+ALTER TABLE outbox ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;
+
+-- Per-sender counts of recent messages of one kind (rate limits).
+CREATE INDEX seen_by_sender ON seen_messages(from_addr, received_at);
