@@ -62,14 +62,14 @@ type noticeData struct {
 	MaxAttachment        string
 	ActiveFrom, ActiveTo time.Time
 	// Access codes and self-service requests.
-	Code      string
-	ExpiresAt time.Time
-	TriesLeft int
-	Status    string
-	Title     string
-	Scope     string
-	Command, Operator    string
-	OriginalSubject      string
+	Code              string
+	ExpiresAt         time.Time
+	TriesLeft         int
+	Status            string
+	Title             string
+	Scope             string
+	Command, Operator string
+	OriginalSubject   string
 }
 
 type problemLine struct{ Label, Text string }

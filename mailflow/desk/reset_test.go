@@ -188,8 +188,11 @@ func TestResetWithForgottenIDFromUnregisteredAddress(t *testing.T) {
 func TestResetFailureDoesNotRevealTheReason(t *testing.T) {
 	bodies := map[string]string{}
 	for name, setup := range map[string]func(h *harness){
-		"no match":      func(h *harness) {},
-		"several":       func(h *harness) { h.seedAccount("yamada-tk", "a@x.example", "personal"); h.seedAccount("yamada-tr", "b@x.example", "personal") },
+		"no match": func(h *harness) {},
+		"several": func(h *harness) {
+			h.seedAccount("yamada-tk", "a@x.example", "personal")
+			h.seedAccount("yamada-tr", "b@x.example", "personal")
+		},
 		"needs review":  func(h *harness) { h.seedAccount("lab-office", "c@x.example", "group") },
 		"wrong ID only": func(h *harness) { h.seedAccount("yamada-tk", "a@x.example", "personal") },
 	} {
