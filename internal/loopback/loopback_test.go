@@ -138,10 +138,9 @@ func TestCapabilities(t *testing.T) {
 			if err != nil || len(got) != 2 || !bytes.Equal(got[1], body) {
 				t.Fatalf("List = %q, %v", got, err)
 			}
-			// Send MOVE regardless of the advertised capabilities.
-			_, err = c.Move(imap.UIDSetNum(1), "Processed").Wait()
-			if tc.wantMove && err != nil {
-				t.Fatalf("MOVE: %v", err)
+			// MOVE, or imapclient's COPY fallback without it, must work.
+			if _, err := c.Move(imap.UIDSetNum(1), "Processed").Wait(); err != nil {
+				t.Fatalf("move: %v", err)
 			}
 		})
 	}

@@ -106,6 +106,10 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 		return d.passwordReset(in, form)
 	case forms.KindAccessCode:
 		return d.codeWithoutThread(in, form)
+	case forms.KindOperatorReset:
+		return d.operatorReset(in, form)
+	case forms.KindIndiceReset:
+		return d.indiceReset(in, form)
 	case "":
 		reason := ""
 		if len(form.Fields) > 0 || strings.TrimSpace(in.msg.Text) != "" {

@@ -124,7 +124,7 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 	case !req.Open():
 		err = refuse("この申請はすでに完了しています（"+stateText("ja", req.State)+"）。", "This request is already closed ("+req.State+").")
 	case c.verb == "approve":
-		err = d.approve(in, actor)
+		err = d.approve(in, actor, c.text)
 	case c.verb == "reject":
 		if err = d.setState(in, store.StateRejected, true, actor, "rejected: "+c.text); err == nil {
 			err = d.clearSecret(in)
@@ -169,13 +169,16 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 
 // approve creates the account of a new ID application (001: the password
 // becomes active 7-10 days after completion).
-func (d *Desk) approve(in *inbound, actor string) error {
+func (d *Desk) approve(in *inbound, actor, text string) error {
 	req := in.request
 	if req.State != store.StateDocumentsReceived {
 		return errRefused{
 			"署名した申請書がまだ届いていません。FAXが届いた場合は先に documents-received を送ってください。",
 			"The signed form has not arrived yet. If it came by FAX, send documents-received first.",
 		}
+	}
+	if req.Kind == KindOperatorReset || req.Kind == KindIndiceReset {
+		return d.approveReset(in, actor, text)
 	}
 	if req.Kind != KindNewID {
 		return errRefused{"この種類の申請は承認できません: " + req.Kind, "Approval is not defined for kind " + req.Kind}

@@ -28,6 +28,10 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 			// Evidence about a person comes from that person's address only.
 			ok = false
 		}
+		faxOnly := req.Kind == KindIndiceReset
+		if faxOnly {
+			ok = false
+		}
 		in.documents = append(in.documents, &store.Document{
 			RequestID: req.ID, Filename: a.Filename, ContentType: a.SniffedType, Size: a.Size,
 			SHA256: a.SHA256, Data: a.Data, Accepted: ok, ReceivedAt: in.now,
@@ -36,7 +40,12 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 			accepted = append(accepted, documentLine{Filename: a.Filename, Type: a.SniffedType, Size: humanSize(a.Size)})
 			continue
 		}
-		refused = append(refused, refusedLine{Filename: a.Filename, Why: d.refusalReason(in.lang, a.SniffedType, a.DeclaredType, fromApplicant)})
+		why := d.refusalReason(in.lang, a.SniffedType, a.DeclaredType, fromApplicant)
+		if faxOnly && fromApplicant {
+			why = map[string]string{"ja": "この申請の申請書はFAXでのみ受け付けます（FAX " + d.cfg.Desk.Fax + "）",
+				"en": "the form for this request is accepted by FAX only (FAX " + d.cfg.Desk.Fax + ")"}[in.lang]
+		}
+		refused = append(refused, refusedLine{Filename: a.Filename, Why: why})
 	}
 	for _, w := range in.msg.DroppedAttachments {
 		refused = append(refused, refusedLine{Filename: w.Filename, Why: d.droppedReason(in.lang, w.Reason)})
