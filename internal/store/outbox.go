@@ -28,6 +28,8 @@ type Queued struct {
 	// Sensitive notices (an access code) lose their body once sent or
 	// failed, so the code is not kept in the database.
 	Sensitive bool
+	// Urgent notices (0) are sent before ordinary ones (1).
+	Urgent bool
 }
 
 // scrubbedBody replaces the body of a sensitive notice after delivery.
@@ -62,10 +64,10 @@ func (t *Tx) Enqueue(q Queued) (int64, error) {
 		charset = "utf-8"
 	}
 	res, err := t.exec(`INSERT INTO outbox (message_id, request_id, notice, recipient, created_at, date, from_addr,
-		to_addrs, cc_addrs, subject, body, in_reply_to, refs, charset, attachments, state, next_attempt_at, last_error, sensitive)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		to_addrs, cc_addrs, subject, body, in_reply_to, refs, charset, attachments, state, next_attempt_at, last_error, sensitive, priority)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		n.MessageID, rid, q.Kind, n.To[0], unix(n.Date), unix(n.Date), n.From, string(to), string(cc), n.Subject,
-		n.Body, n.InReplyTo, string(refs), charset, string(atts), state, next, q.Reason, q.Sensitive)
+		n.Body, n.InReplyTo, string(refs), charset, string(atts), state, next, q.Reason, q.Sensitive, priority(q.Urgent))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s: %w", q.Kind, err)
 	}
@@ -75,6 +77,13 @@ func (t *Tx) Enqueue(q Queued) (int64, error) {
 		}
 	}
 	return res.LastInsertId()
+}
+
+func priority(urgent bool) int {
+	if urgent {
+		return 0
+	}
+	return 1
 }
 
 func nonNil(s []string) []string {
@@ -140,7 +149,7 @@ func scanNotice(row interface{ Scan(...any) error }) (Notice, error) {
 // Due lists pending notices whose next attempt is due, oldest first.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+noticeColumns+` FROM outbox
-		WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, OutboxPending, unix(now), limit)
+		WHERE state = ? AND next_attempt_at <= ? ORDER BY priority, next_attempt_at, id LIMIT ?`, OutboxPending, unix(now), limit)
 	if err != nil {
 		return nil, err
 	}

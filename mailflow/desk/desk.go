@@ -283,3 +283,13 @@ func (d *Desk) duplicate(in *inbound, orig *store.Seen) (result, error) {
 	}
 	return result{disposition: disp}, nil
 }
+
+// Lane puts replies on a thread (access codes, operator commands, signed
+// forms) before new requests: a new request may cost a password hash,
+// and a 10-minute access code must not wait behind a backlog of them.
+func (d *Desk) Lane(e intake.Envelope) int {
+	if len(e.InReplyTo) > 0 || d.referenceIn(e.Subject) != "" {
+		return 0
+	}
+	return 1
+}

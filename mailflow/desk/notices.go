@@ -94,6 +94,12 @@ type notice struct {
 	sensitive bool
 }
 
+// urgentNotices are the ones someone waits for with a 10-minute code in
+// hand: they go out before any backlog.
+var urgentNotices = map[string]bool{
+	"reset_code": true, "reset_code_sent": true, "code_refused": true, "reset_password_invalid": true, "reset_done": true,
+}
+
 // queue renders a notice and writes it to the outbox in the message's
 // transaction. The per-sender reply cap applies to applicants, not to
 // operators.
@@ -136,7 +142,7 @@ func (d *Desk) queue(in *inbound, n notice) error {
 		out.InReplyTo = in.msg.MessageID
 		out.References = threadReferences(in)
 	}
-	q := store.Queued{Notice: out, Kind: n.kind, RequestID: in.requestID, Sensitive: n.sensitive}
+	q := store.Queued{Notice: out, Kind: n.kind, RequestID: in.requestID, Sensitive: n.sensitive, Urgent: urgentNotices[n.kind]}
 	if !d.cfg.IsOperator(n.to[0]) {
 		since, err := in.tx.RepliesSince(n.to[0], in.now.Add(-time.Hour))
 		if err != nil {

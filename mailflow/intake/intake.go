@@ -53,6 +53,23 @@ type Processor interface {
 	ReplacementFiled(ctx context.Context, d Delivery) error
 }
 
+// Envelope is what intake knows of a message before reading its body.
+type Envelope struct {
+	UID       uint32
+	Size      int64
+	Subject   string
+	From      string
+	InReplyTo []string
+}
+
+// Prioritizer is optionally implemented by a Processor: messages of a
+// lower lane are handled first. The desk puts replies on a thread (access
+// codes, operator commands) before new requests, which cost a password
+// hash each, so that a backlog never delays a 10-minute code.
+type Prioritizer interface {
+	Lane(e Envelope) int
+}
+
 // Options configures an Intake. Zero values take the documented defaults.
 type Options struct {
 	Address            string // host:port

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"slices"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/charset"
 )
 
 // session is one logged-in connection with the mailbox selected.
@@ -43,6 +45,8 @@ func (in *Intake) connect(ctx context.Context) (*session, error) {
 	s := &session{wake: make(chan struct{}, 1), stopWatch: stop}
 	copts := &imapclient.Options{
 		TLSConfig: in.tlsConfig(),
+		// Subjects of envelopes come in ISO-2022-JP and Shift_JIS too.
+		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			// Runs on the client's reader goroutine: must not block.
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
@@ -172,8 +176,11 @@ func (s *session) close(ctx context.Context) {
 	_ = s.c.Close()
 }
 
-// pass processes and files every message not flagged \Deleted, in UID
-// order. It stops at the first error, leaving the rest for the next pass.
+// pass processes and files every message not flagged \Deleted: in UID
+// order, or by lane first when the processor has lanes. While slow-lane
+// messages remain it looks for new mail every recheckEvery, so a reply
+// that arrives behind a backlog overtakes it. It stops at the first
+// error, leaving the rest for the next pass.
 func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
 	// Mail that arrives from here on is found by the search below or wakes
 	// the next wait; an older signal is already covered.
@@ -186,52 +193,151 @@ func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
 		return 0, fmt.Errorf("search %s: %w", in.opts.Mailbox, err)
 	}
 	uids := data.AllUIDs()
-	slices.Sort(uids)
+	q, err := in.queue(s, uids)
+	if err != nil {
+		return 0, err
+	}
+	lastCheck := time.Now()
 	n := 0
-	for batch := range slices.Chunk(uids, sizeBatch) {
-		sizes, err := fetchSizes(s.c, batch)
+	for len(q.items) > 0 {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if q.hasSlow() && time.Since(lastCheck) >= recheckEvery {
+			lastCheck = time.Now()
+			if err := in.addNewMail(s, q); err != nil {
+				return n, err
+			}
+		}
+		e := q.pop()
+		d, ok, err := in.fetch(s, imap.UID(e.UID), e.Size)
 		if err != nil {
 			return n, err
 		}
-		for _, uid := range batch {
-			if err := ctx.Err(); err != nil {
-				return n, err
-			}
-			size, ok := sizes[uid]
-			if !ok {
-				continue // expunged by someone else since the search
-			}
-			d, ok, err := in.fetch(s, uid, size)
-			if err != nil {
-				return n, err
-			}
-			if !ok {
-				in.log.Warn("message vanished before its body was read", "uid", uid)
-				continue
-			}
-			if err := in.handle(ctx, s, d); err != nil {
-				return n, err
-			}
-			n++
+		if !ok {
+			in.log.Warn("message vanished before its body was read", "uid", e.UID)
+			continue
 		}
+		if err := in.handle(ctx, s, d); err != nil {
+			return n, err
+		}
+		n++
 	}
 	return n, nil
 }
 
-// fetchSizes reads RFC822.SIZE for a batch of UIDs; sizes are small, so
-// collecting them is fine, unlike bodies.
-func fetchSizes(c *imapclient.Client, uids []imap.UID) (map[imap.UID]int64, error) {
-	msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
-	if err != nil {
-		return nil, fmt.Errorf("fetch sizes: %w", err)
-	}
-	sizes := make(map[imap.UID]int64, len(msgs))
-	for _, m := range msgs {
-		if m.UID != 0 {
-			sizes[m.UID] = m.RFC822Size
+// recheckEvery is how often a pass with slow work left looks for new mail.
+const recheckEvery = 250 * time.Millisecond
+
+// workQueue is the messages of a pass in the order they are handled.
+type workQueue struct {
+	items  []laned
+	maxUID imap.UID
+}
+
+type laned struct {
+	Envelope
+	lane int
+}
+
+func (q *workQueue) pop() Envelope {
+	e := q.items[0]
+	q.items = q.items[1:]
+	return e.Envelope
+}
+
+func (q *workQueue) hasSlow() bool {
+	for _, it := range q.items {
+		if it.lane > 0 {
+			return true
 		}
 	}
-	return sizes, nil
+	return false
+}
+
+func (q *workQueue) add(items []laned) {
+	q.items = append(q.items, items...)
+	slices.SortStableFunc(q.items, func(a, b laned) int {
+		if a.lane != b.lane {
+			return a.lane - b.lane
+		}
+		return int(a.UID) - int(b.UID)
+	})
+	for _, it := range items {
+		q.maxUID = max(q.maxUID, imap.UID(it.UID))
+	}
+}
+
+// queue reads the envelopes of uids and orders them.
+func (in *Intake) queue(s *session, uids []imap.UID) (*workQueue, error) {
+	slices.Sort(uids)
+	q := &workQueue{}
+	for batch := range slices.Chunk(uids, sizeBatch) {
+		items, err := in.envelopes(s.c, batch)
+		if err != nil {
+			return nil, err
+		}
+		q.add(items)
+	}
+	return q, nil
+}
+
+// addNewMail queues the messages that arrived since the pass began.
+func (in *Intake) addNewMail(s *session, q *workQueue) error {
+	var set imap.UIDSet
+	set.AddRange(q.maxUID+1, 0)
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}, NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("search new mail: %w", err)
+	}
+	var fresh []imap.UID
+	for _, uid := range data.AllUIDs() {
+		// "n:*" always matches the last message, even when it is older.
+		if uid > q.maxUID {
+			fresh = append(fresh, uid)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	slices.Sort(fresh)
+	for batch := range slices.Chunk(fresh, sizeBatch) {
+		items, err := in.envelopes(s.c, batch)
+		if err != nil {
+			return err
+		}
+		q.add(items)
+	}
+	return nil
+}
+
+// envelopes reads size and envelope of a batch of UIDs (small, so
+// collecting them is fine, unlike bodies) and gives each its lane.
+func (in *Intake) envelopes(c *imapclient.Client, uids []imap.UID) ([]laned, error) {
+	msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true, Envelope: true}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("fetch envelopes: %w", err)
+	}
+	lanes, _ := in.proc.(Prioritizer)
+	out := make([]laned, 0, len(msgs))
+	for _, m := range msgs {
+		if m.UID == 0 {
+			continue // expunged by someone else since the search
+		}
+		e := Envelope{UID: uint32(m.UID), Size: m.RFC822Size}
+		if env := m.Envelope; env != nil {
+			e.Subject, e.InReplyTo = env.Subject, env.InReplyTo
+			if len(env.From) > 0 {
+				e.From = env.From[0].Addr()
+			}
+		}
+		it := laned{Envelope: e}
+		if lanes != nil {
+			it.lane = lanes.Lane(e)
+		}
+		out = append(out, it)
+	}
+	return out, nil
 }
 
 var errTooLarge = errors.New("message larger than the limit")

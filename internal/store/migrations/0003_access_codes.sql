@@ -30,3 +30,8 @@ ALTER TABLE outbox ADD COLUMN sensitive INTEGER NOT NULL DEFAULT 0;
 
 -- Per-sender counts of recent messages of one kind (rate limits).
 CREATE INDEX seen_by_sender ON seen_messages(from_addr, received_at);
+
+-- Notices that someone waits for (an access code, its outcome) go out
+-- before the backlog of ordinary notices.
+ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX outbox_due_priority ON outbox(priority, next_attempt_at) WHERE state = 'pending';
