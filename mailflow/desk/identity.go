@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
 
@@ -19,7 +20,7 @@ type identity struct {
 // key is what accounts are looked up by: names after NFKC and without
 // spaces, and the birth date.
 func (p identity) key() string {
-	return rules.NormalizeName(p.family) + "|" + rules.NormalizeName(p.given) + "|" + p.birth
+	return application.IdentityKey(p.family, p.given, p.birth)
 }
 
 func (p identity) fields() map[string]string {

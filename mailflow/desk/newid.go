@@ -3,12 +3,12 @@ package desk
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
@@ -28,7 +28,10 @@ type newIDApplication struct {
 // is checked and every problem reported at once; a valid application gets
 // its reference and waits for the signed form.
 func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
-	app, problems, warnings := d.checkNewID(in, form)
+	app, problems, warnings, err := d.checkNewID(in, form)
+	if err != nil {
+		return result{}, err
+	}
 	if len(problems) > 0 {
 		err := d.queue(in, notice{kind: "new_id_invalid", to: []string{in.from}, data: noticeData{
 			Problems: lines(forms.KindNewID, in.lang, problems),
@@ -106,101 +109,11 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 }
 
 // checkNewID applies every rule of SPEC.md to the form.
-func (d *Desk) checkNewID(in *inbound, form forms.Form) (app newIDApplication, problems, warnings []rules.Problem) {
-	f := form.Fields
-	spec, _ := forms.SpecFor(forms.KindNewID)
-	for _, field := range spec.Fields {
-		if field.Required {
-			problems = append(problems, rules.Required(field.Key, f[field.Key])...)
-		}
-	}
-	missing := map[string]bool{}
-	for _, p := range problems {
-		missing[p.Field] = true
-	}
-	add := func(ps []rules.Problem) {
-		for _, p := range ps {
-			if p.Warning {
-				warnings = append(warnings, p)
-			} else {
-				problems = append(problems, p)
-			}
-		}
-	}
-	app.fields = map[string]string{}
-	for _, key := range []string{"family_name", "given_name", "institution", "department"} {
-		if v := strings.TrimSpace(f[key]); v != "" {
-			if len([]rune(v)) > 100 {
-				add([]rules.Problem{tooLong(key, 100)})
-			}
-			app.fields[key] = v
-		}
-	}
-	for _, key := range []string{"family_reading", "given_reading"} {
-		if !missing[key] {
-			kana, ps := rules.NormalizeReading(key, f[key])
-			add(ps)
-			app.fields[key] = kana
-		}
-	}
-	if !missing["sex"] {
-		sex, ps := rules.ParseSex("sex", f["sex"])
-		add(ps)
-		app.fields["sex"] = sex.String()
-	}
-	var birth string
-	if !missing["birth_date"] {
-		date, ps := rules.ParseDate("birth_date", f["birth_date"], in.now.In(d.cfg.Desk.Location))
-		add(ps)
-		if len(ps) == 0 {
-			birth = date.String()
-			app.fields["birth_date"] = birth
-		}
-	}
-	if !missing["email"] {
-		email, ps := rules.CheckEmail("email", f["email"])
-		add(ps)
-		app.fields["email"] = email
-	}
-	if !missing["eligibility"] {
-		n, ps := rules.ParseEligibility("eligibility", f["eligibility"])
-		add(ps)
-		if len(ps) == 0 {
-			app.fields["eligibility"] = strconv.Itoa(n)
-		}
-	}
-	id := strings.TrimSpace(f["desired_id"])
-	if !missing["desired_id"] {
-		idProblems := rules.CheckID("desired_id", id, rules.Personal)
-		add(idProblems)
-		if !hasRefusal(idProblems) {
-			if taken, err := d.idTaken(in, id); err != nil || taken {
-				add([]rules.Problem{idTakenProblem(id)})
-			}
-		}
-		app.desiredID = id
-	}
-	if !missing["password"] {
-		app.password = f["password"]
-		add(rules.CheckPassword("password", app.password, id))
-		if !missing["password_confirm"] && f["password_confirm"] != app.password {
-			add([]rules.Problem{{Field: "password_confirm", Code: "password.confirm_mismatch",
-				JA: "確認用のパスワードが一致しません。", EN: "The two passwords do not match."}})
-		}
-	}
-	if birth != "" {
-		app.identityKey = rules.NormalizeName(f["family_name"]) + "|" + rules.NormalizeName(f["given_name"]) + "|" + birth
-	}
-	return app, problems, warnings
-}
-
-func hasRefusal(ps []rules.Problem) bool {
-	for _, p := range ps {
-		if !p.Warning {
-			return true
-		}
-	}
-	return false
+func (d *Desk) checkNewID(in *inbound, form forms.Form) (app newIDApplication, problems, warnings []rules.Problem, err error) {
+	checked, problems, warnings, err := application.CheckNewID(form.Fields, in.now.In(d.cfg.Desk.Location),
+		func(id string) (bool, error) { return d.idTaken(in, id) })
+	app = newIDApplication{fields: checked.Fields, password: checked.Password, desiredID: checked.DesiredID, identityKey: checked.IdentityKey}
+	return app, problems, warnings, err
 }
 
 // idTaken reports whether an ID is issued or reserved by an open request.
@@ -216,18 +129,6 @@ func (d *Desk) idTaken(in *inbound, id string) (bool, error) {
 		return false, err
 	}
 	return false, nil
-}
-
-func idTakenProblem(id string) rules.Problem {
-	return rules.Problem{Field: "desired_id", Code: "id.taken",
-		JA: fmt.Sprintf("ID「%s」はすでに使われているか、申請中です。別のIDをご指定ください。", id),
-		EN: fmt.Sprintf("The ID %q is already taken or applied for. Please choose another.", id)}
-}
-
-func tooLong(field string, max int) rules.Problem {
-	return rules.Problem{Field: field, Code: "text.too_long",
-		JA: fmt.Sprintf("%d文字以内でご記入ください。", max),
-		EN: fmt.Sprintf("Please use at most %d characters.", max)}
 }
 
 // lines turns problems into the template's "label: text" lines.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
@@ -209,8 +210,7 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 	if len(problems) == 0 {
 		problems = rules.CheckPassword("new_password", pw, acct.Login)
 		if pw != confirm {
-			problems = append(problems, rules.Problem{Field: "new_password_confirm", Code: "password.confirm_mismatch",
-				JA: "確認用のパスワードが一致しません。", EN: "The two passwords do not match."})
+			problems = append(problems, application.ConfirmMismatch("new_password_confirm"))
 		}
 	}
 	if len(problems) > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
@@ -69,8 +70,7 @@ func (d *Desk) checkReviewedReset(in *inbound, kind forms.Kind, f map[string]str
 		}
 		pwProblems = rules.CheckPassword("new_password", r.password, login)
 		if f["new_password_confirm"] != r.password {
-			pwProblems = append(pwProblems, rules.Problem{Field: "new_password_confirm", Code: "password.confirm_mismatch",
-				JA: "確認用のパスワードが一致しません。", EN: "The two passwords do not match."})
+			pwProblems = append(pwProblems, application.ConfirmMismatch("new_password_confirm"))
 		}
 	}
 	problems = append(problems, pwProblems...)
