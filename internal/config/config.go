@@ -20,18 +20,21 @@ import (
 // Config is the whole configuration file. The yaml tags are the key names
 // documented in config.example.yaml.
 type Config struct {
-	Desk          Desk          `yaml:"desk"`
-	IMAP          IMAP          `yaml:"imap"`
-	SMTP          SMTP          `yaml:"smtp"`
-	Database      Database      `yaml:"database"`
-	Operators     []string      `yaml:"operators"`
-	OperatorAuth  OperatorAuth  `yaml:"operator_auth"`
-	Limits        Limits        `yaml:"limits"`
-	AccessCodes   AccessCodes   `yaml:"access_codes"`
-	Templates     Templates     `yaml:"templates"`
-	Institutions  []Institution `yaml:"institutions_with_staff"`
-	Log           Log           `yaml:"log"`
-	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	Desk      Desk     `yaml:"desk"`
+	IMAP      IMAP     `yaml:"imap"`
+	SMTP      SMTP     `yaml:"smtp"`
+	Database  Database `yaml:"database"`
+	Operators []string `yaml:"operators"`
+	// ProgramAdministrators may send bulk registrations (a CSV attached).
+	ProgramAdministrators []string      `yaml:"program_administrators"`
+	Forwarding            Forwarding    `yaml:"forwarding"`
+	OperatorAuth          OperatorAuth  `yaml:"operator_auth"`
+	Limits                Limits        `yaml:"limits"`
+	AccessCodes           AccessCodes   `yaml:"access_codes"`
+	Templates             Templates     `yaml:"templates"`
+	Institutions          []Institution `yaml:"institutions_with_staff"`
+	Log                   Log           `yaml:"log"`
+	ShutdownGrace         time.Duration `yaml:"shutdown_grace"`
 }
 
 // Desk describes the registration desk itself.
@@ -137,6 +140,24 @@ func (c *Config) OperatorAuthRequired() bool {
 	return c.OperatorAuth.Required == nil || *c.OperatorAuth.Required
 }
 
+// Forwarding is where the mail server's forwarding map of renamed IDs is
+// written, and how long a forwarding lasts.
+type Forwarding struct {
+	PostfixMap string        `yaml:"postfix_map"` // Postfix virtual alias table (run postmap on it)
+	CSV        string        `yaml:"csv"`         // the same as CSV: old,new,ends
+	Duration   time.Duration `yaml:"duration"`    // default one year (8760h)
+}
+
+// IsProgramAdministrator reports whether addr may send bulk registrations.
+func (c *Config) IsProgramAdministrator(addr string) bool {
+	for _, a := range c.ProgramAdministrators {
+		if strings.EqualFold(a, addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsOperator reports whether addr is a configured operator address.
 func (c *Config) IsOperator(addr string) bool {
 	for _, op := range c.Operators {
@@ -230,6 +251,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Limits.CodesPerAccountPerDay == 0 {
 		c.Limits.CodesPerAccountPerDay = 5
+	}
+	if c.Forwarding.Duration == 0 {
+		c.Forwarding.Duration = 365 * 24 * time.Hour
 	}
 	if c.AccessCodes.ValidFor == 0 {
 		c.AccessCodes.ValidFor = 10 * time.Minute
@@ -356,6 +380,9 @@ func (c *Config) validate(getenv func(string) string) Problems {
 	}
 	for i, op := range c.Operators {
 		checkAddress(fmt.Sprintf("operators[%d]", i), op)
+	}
+	for i, a := range c.ProgramAdministrators {
+		checkAddress(fmt.Sprintf("program_administrators[%d]", i), a)
 	}
 	if c.OperatorAuthRequired() && c.OperatorAuth.AuthservID == "" {
 		add("operator_auth.authserv_id", "is required unless operator_auth.required is false (the authserv-id your MX writes in Authentication-Results)")
