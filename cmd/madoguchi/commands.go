@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,4 +73,24 @@ func checkConfig(path string, stdout io.Writer) error {
 
 func runDemo(ctx context.Context, serve bool, stdout io.Writer) error {
 	return demo.Run(ctx, serve, stdout)
+}
+
+func exportForwarding(ctx context.Context, path string, stdout, logOut io.Writer) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if cfg.Forwarding.PostfixMap == "" && cfg.Forwarding.CSV == "" {
+		return errors.New("forwarding.postfix_map and forwarding.csv are both empty: nothing to write")
+	}
+	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, logOut)})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.ExportForwarding(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "forwarding map written: %s %s\n", cfg.Forwarding.PostfixMap, cfg.Forwarding.CSV)
+	return nil
 }

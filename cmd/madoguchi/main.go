@@ -31,6 +31,10 @@ commands:
   once -config FILE          process everything in the mailbox, deliver the outbox, exit
   check-config -config FILE  check a configuration file
   demo [--serve]             run the desk against in-process IMAP and SMTP servers
+  forwarding export -config FILE
+                             write the forwarding map of renamed IDs (Postfix table and CSV)
+  import -config FILE [-o RESULT.csv] [-lang ja|en] FILE.csv
+                             bulk registration from a CSV, with a progress bar
 `
 
 // runCommand is main without the process: it returns the exit status.
@@ -69,6 +73,22 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return 2
 		}
 		err = runDemo(ctx, *serve, stdout)
+	case "forwarding":
+		if len(rest) == 0 || rest[0] != "export" {
+			fmt.Fprintf(stderr, "madoguchi forwarding: the only subcommand is export\n\n%s", usage)
+			return 2
+		}
+		fs := flag.NewFlagSet("forwarding export", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "configuration file (YAML)")
+		if err := fs.Parse(rest[1:]); err != nil {
+			return 2
+		}
+		if *path == "" {
+			fmt.Fprintln(stderr, "madoguchi forwarding export: -config FILE is required")
+			return 2
+		}
+		err = exportForwarding(ctx, *path, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/madoguchi/madoguchi/internal/config"
+	"github.com/madoguchi/madoguchi/internal/forwarding"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
@@ -37,6 +38,7 @@ type App struct {
 	intake *intake.Intake
 	sender *outbound.Sender
 	log    *slog.Logger
+	now    func() time.Time
 }
 
 // New opens the database and builds the desk. Close releases it.
@@ -58,7 +60,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	a := &App{cfg: cfg, Store: st, log: log}
+	a := &App{cfg: cfg, Store: st, log: log, now: now}
 	a.sender = outbound.New(outbound.Options{
 		Address: cfg.SMTP.Address, TLS: cfg.SMTP.TLS, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 		HeloName: cfg.SMTP.Helo, Timeout: cfg.SMTP.Timeout, Backoff: cfg.SMTP.Backoff, Logger: log.With("part", "sender"),
@@ -67,6 +69,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.Desk = desk.New(desk.Options{
 		Config: cfg, Store: st, Templates: tmpl, Now: now, Logger: log.With("part", "desk"),
 		Events: opts.Events, Hash: opts.Hash, Enqueued: a.sender.Kick,
+		ForwardingChanged: func() {
+			if err := a.ExportForwarding(context.Background()); err != nil {
+				log.Error("forwarding export failed; the nightly job retries", "err", err)
+			}
+		},
 	})
 	a.intake = intake.New(intake.Options{
 		Address: cfg.IMAP.Address, TLS: cfg.IMAP.TLS, Username: cfg.IMAP.Username, Password: cfg.IMAP.Password,
@@ -75,6 +82,19 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		Logger: log.With("part", "intake"), TLSConfig: &tls.Config{InsecureSkipVerify: cfg.IMAP.InsecureSkipTLS}, //nolint:gosec // an explicit admin choice
 	}, a.Desk)
 	return a, nil
+}
+
+// ExportForwarding writes the forwarding map of renamed IDs for the mail
+// server (forwarding.postfix_map, forwarding.csv), when configured.
+func (a *App) ExportForwarding(ctx context.Context) error {
+	if a.cfg.Forwarding.PostfixMap == "" && a.cfg.Forwarding.CSV == "" {
+		return nil
+	}
+	n, err := forwarding.Export(ctx, a.Store, a.now(), a.cfg.Desk.Location, a.cfg.Desk.Domain, a.cfg.Forwarding.PostfixMap, a.cfg.Forwarding.CSV)
+	if err == nil {
+		a.log.Info("forwarding map written", "forwardings", n, "postfix", a.cfg.Forwarding.PostfixMap, "csv", a.cfg.Forwarding.CSV)
+	}
+	return err
 }
 
 // Close closes the database.

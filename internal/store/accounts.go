@@ -33,11 +33,12 @@ type Account struct {
 	IndicePasswordHash string
 	CreatedAt          time.Time
 	RequestID          int64
+	Status             string // active, deleted, merged
 }
 
 const accountColumns = `id, login, kind, family_name, given_name, family_reading, given_reading, identity_key,
 	sex, birth_date, institution, department, email, eligibility, password_hash, password_active_at,
-	indice_password_hash, created_at, COALESCE(request_id, 0)`
+	indice_password_hash, created_at, COALESCE(request_id, 0), status`
 
 func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var a Account
@@ -45,7 +46,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var created int64
 	err := row.Scan(&a.ID, &a.Login, &a.Kind, &a.FamilyName, &a.GivenName, &a.FamilyReading, &a.GivenReading,
 		&a.IdentityKey, &a.Sex, &a.BirthDate, &a.Institution, &a.Department, &a.Email, &a.Eligibility,
-		&a.PasswordHash, &active, &a.IndicePasswordHash, &created, &a.RequestID)
+		&a.PasswordHash, &active, &a.IndicePasswordHash, &created, &a.RequestID, &a.Status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -87,7 +88,7 @@ func (t *Tx) AccountByLogin(login string) (*Account, error) {
 // AccountsByIdentity lists the accounts of a person (normalised name and
 // birth date), for the one-ID-per-person rule.
 func (t *Tx) AccountsByIdentity(identityKey string) ([]*Account, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+accountColumns+` FROM accounts WHERE identity_key = ?`, identityKey)
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+accountColumns+` FROM accounts WHERE identity_key = ? AND status = 'active'`, identityKey)
 	if err != nil {
 		return nil, err
 	}

@@ -104,7 +104,8 @@ func (t *Tx) LatestAccessCode(requestID int64) (*AccessCode, error) {
 	return scanCode(t.queryRow(`SELECT `+codeColumns+` FROM access_codes WHERE request_id = ? ORDER BY id DESC LIMIT 1`, requestID))
 }
 
-// ActiveAccessCodesFor lists active codes of the given purpose whose
+// ActiveAccessCodesFor lists active codes of the given purpose ("" for
+// any) whose
 // account has one of the addresses (registered e-mail or login@domain).
 func (t *Tx) ActiveAccessCodesFor(purpose string, logins, emails []string) ([]*AccessCode, error) {
 	var out []*AccessCode
@@ -112,7 +113,7 @@ func (t *Tx) ActiveAccessCodesFor(purpose string, logins, emails []string) ([]*A
 	add := func(query string, arg string) error {
 		rows, err := t.tx.QueryContext(t.ctx, `SELECT c.id, c.account_id, c.request_id, c.purpose, c.salt, c.code_hash,
 			c.created_at, c.expires_at, c.wrong_tries, c.state FROM access_codes c JOIN accounts a ON a.id = c.account_id
-			WHERE c.state = 'active' AND c.purpose = ? AND `+query, purpose, arg)
+			WHERE c.state = 'active' AND (c.purpose = ? OR ? = '') AND `+query, purpose, purpose, arg)
 		if err != nil {
 			return err
 		}

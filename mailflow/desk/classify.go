@@ -42,7 +42,9 @@ func (d *Desk) classify(in *inbound) (result, error) {
 		}
 	}
 	if req != nil {
-		if req.Kind == KindPasswordReset {
+		// Threads confirmed by an access code; a third party's deletion
+		// waits for documents like an application.
+		if req.Kind == KindPasswordReset || ((req.Kind == KindRename || req.Kind == KindDeletion) && req.Fields["requester"] != "other") {
 			return d.codeReply(in)
 		}
 		return d.applicantReply(in)
@@ -110,6 +112,18 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 		return d.operatorReset(in, form)
 	case forms.KindIndiceReset:
 		return d.indiceReset(in, form)
+	case forms.KindRename:
+		return d.rename(in, form)
+	case forms.KindAffiliation:
+		return d.affiliation(in, form)
+	case forms.KindDeletion:
+		return d.deletion(in, form)
+	case forms.KindMerge:
+		return d.merge(in, form)
+	case forms.KindHandover:
+		return d.handover(in, form)
+	case forms.KindStatus:
+		return d.status(in, form)
 	case "":
 		reason := ""
 		if len(form.Fields) > 0 || strings.TrimSpace(in.msg.Text) != "" {
@@ -147,7 +161,8 @@ func (d *Desk) blankForms(in *inbound, reason string) (result, error) {
 }
 
 // mailKinds are the requests the desk takes by mail besides a new ID.
-var mailKinds = []forms.Kind{forms.KindPasswordReset, forms.KindOperatorReset, forms.KindIndiceReset}
+var mailKinds = []forms.Kind{forms.KindPasswordReset, forms.KindOperatorReset, forms.KindIndiceReset, forms.KindRename,
+	forms.KindAffiliation, forms.KindDeletion, forms.KindMerge, forms.KindHandover, forms.KindStatus}
 
 // otherKinds names the other requests by their marker line: a mail with
 // that line alone gets the form of that kind back.

@@ -49,6 +49,9 @@ type Options struct {
 	// Enqueued, when set, is called after a commit that queued notices,
 	// so the sender can wake up at once instead of at its next poll.
 	Enqueued func()
+	// ForwardingChanged, when set, is called after a commit that started
+	// or ended a forwarding, so the mail server's map is written again.
+	ForwardingChanged func()
 }
 
 // Desk processes messages. It implements intake.Processor.
@@ -62,13 +65,15 @@ type Desk struct {
 	hash   secret.Params
 	kick   func()
 	limits message.Limits
+	// onForwarding is Options.ForwardingChanged.
+	onForwarding func()
 }
 
 // New returns a Desk.
 func New(opts Options) *Desk {
 	d := &Desk{
 		cfg: opts.Config, store: opts.Store, tmpl: opts.Templates, now: opts.Now, log: opts.Logger,
-		events: opts.Events, hash: opts.Hash, kick: opts.Enqueued,
+		events: opts.Events, hash: opts.Hash, kick: opts.Enqueued, onForwarding: opts.ForwardingChanged,
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -104,6 +109,7 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	sum := sha256.Sum256(del.Raw)
 	hash := hex.EncodeToString(sum[:])
 	var queued int
+	var forwarding bool
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
 		if seen, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID); err == nil {
 			disp = recordedDisposition(seen)
@@ -116,7 +122,7 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 		if err != nil {
 			return err
 		}
-		disp, queued = res.disposition, res.queued
+		disp, queued, forwarding = res.disposition, res.queued, res.forwarding
 		return nil
 	})
 	if err != nil {
@@ -124,6 +130,9 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	}
 	if queued > 0 && d.kick != nil {
 		d.kick()
+	}
+	if forwarding && d.onForwarding != nil {
+		d.onForwarding()
 	}
 	return disp, nil
 }
@@ -160,6 +169,7 @@ func recordedDisposition(s *store.Seen) intake.Disposition {
 type result struct {
 	disposition intake.Disposition
 	queued      int
+	forwarding  bool
 }
 
 // handleSafely turns a panic in a handler into a quarantined message: one
@@ -260,7 +270,7 @@ func (d *Desk) finish(in *inbound, outcome, reason string) (result, error) {
 			return result{}, err
 		}
 	}
-	return result{disposition: disp, queued: in.queued}, nil
+	return result{disposition: disp, queued: in.queued, forwarding: in.forwardingChanged}, nil
 }
 
 func (d *Desk) duplicate(in *inbound, orig *store.Seen) (result, error) {

@@ -93,7 +93,7 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 	d.emit("state", ref, "new request %s: new ID %q for %s -> %s", ref, app.desiredID, in.from, req.State)
 
 	staff := d.institutionStaff(app.fields["institution"])
-	n := notice{kind: "new_id_received", to: []string{in.from}, ccOperators: true, data: noticeData{
+	n := notice{kind: "new_id_received", to: []string{in.from}, ccOperators: true, attachments: []store.NoticeAttachment{d.printableForm(req)}, data: noticeData{
 		Name:     app.fields["family_name"] + " " + app.fields["given_name"],
 		ID:       app.desiredID,
 		Warnings: lines(forms.KindNewID, in.lang, warnings),

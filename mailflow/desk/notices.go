@@ -30,6 +30,9 @@ type inbound struct {
 	secrets   []string
 	documents []*store.Document
 	queued    int
+	// forwardingChanged asks for the forwarding map to be written again
+	// once the transaction has committed.
+	forwardingChanged bool
 }
 
 func (in *inbound) ref() string {
@@ -68,6 +71,12 @@ type noticeData struct {
 	Status            string
 	Title             string
 	Scope             string
+	// Lifecycle requests.
+	NewID             string
+	Forwarding        bool
+	Spam              bool
+	Items             []string
+	Requests          []statusLine
 	Command, Operator string
 	OriginalSubject   string
 }
@@ -97,7 +106,7 @@ type notice struct {
 // urgentNotices are the ones someone waits for with a 10-minute code in
 // hand: they go out before any backlog.
 var urgentNotices = map[string]bool{
-	"reset_code": true, "reset_code_sent": true, "code_refused": true, "reset_password_invalid": true, "reset_done": true,
+	"reset_code": true, "reset_code_sent": true, "confirm_code": true, "rename_done": true, "deletion_done": true, "code_refused": true, "reset_password_invalid": true, "reset_done": true,
 }
 
 // queue renders a notice and writes it to the outbox in the message's

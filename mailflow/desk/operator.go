@@ -171,6 +171,12 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 // becomes active 7-10 days after completion).
 func (d *Desk) approve(in *inbound, actor, text string) error {
 	req := in.request
+	if req.State == store.StateUnderReview && (req.Kind == KindMerge || req.Kind == KindHandover) {
+		if req.Kind == KindMerge {
+			return d.approveMerge(in, actor)
+		}
+		return d.approveHandover(in, actor)
+	}
 	if req.State != store.StateDocumentsReceived {
 		return errRefused{
 			"署名した申請書がまだ届いていません。FAXが届いた場合は先に documents-received を送ってください。",
@@ -179,6 +185,9 @@ func (d *Desk) approve(in *inbound, actor, text string) error {
 	}
 	if req.Kind == KindOperatorReset || req.Kind == KindIndiceReset {
 		return d.approveReset(in, actor, text)
+	}
+	if req.Kind == KindDeletion {
+		return d.approveDeletion(in, actor, text)
 	}
 	if req.Kind != KindNewID {
 		return errRefused{"この種類の申請は承認できません: " + req.Kind, "Approval is not defined for kind " + req.Kind}

@@ -205,6 +205,22 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 		return d.codeRefused(in, codeExpired, nil, 0, "access code expired")
 	}
 
+	switch req.Kind {
+	case KindRename, KindDeletion:
+		if err := in.tx.UseAccessCode(c, in.now); err != nil {
+			return result{}, err
+		}
+		if req.Kind == KindRename {
+			err = d.completeRename(in, acct)
+		} else {
+			err = d.completeDeletion(in, acct, in.from)
+		}
+		if err != nil {
+			return result{}, err
+		}
+		return d.finish(in, outcomeAnswered, req.Kind+": confirmed by access code")
+	}
+
 	pw, confirm := form.Fields["new_password"], form.Fields["new_password_confirm"]
 	problems := rules.Required("new_password", pw)
 	if len(problems) == 0 {
@@ -253,7 +269,7 @@ func (d *Desk) codeWithoutThread(in *inbound, form forms.Form) (result, error) {
 	if at := strings.LastIndex(in.from, "@"); at > 0 && strings.EqualFold(in.from[at+1:], d.cfg.Desk.Domain) {
 		logins = append(logins, in.from[:at])
 	}
-	codes, err := in.tx.ActiveAccessCodesFor(codePurposeReset, logins, []string{in.from})
+	codes, err := in.tx.ActiveAccessCodesFor("", logins, []string{in.from})
 	if err != nil {
 		return result{}, err
 	}
@@ -274,7 +290,11 @@ func (d *Desk) codeWithoutThread(in *inbound, form forms.Form) (result, error) {
 // codeRefused answers a code reply that could not be used, and says how
 // to go on.
 func (d *Desk) codeRefused(in *inbound, status string, c *store.AccessCode, left int, why string) (result, error) {
-	data := noticeData{Status: status, TriesLeft: left, Form: forms.Blank(forms.KindPasswordReset, in.lang)}
+	kind := forms.KindPasswordReset
+	if in.request != nil {
+		kind = forms.Kind(in.request.Kind)
+	}
+	data := noticeData{Status: status, TriesLeft: left, Form: forms.Blank(kind, in.lang), Title: d.title(kind, in.lang)}
 	if c != nil && c.State == store.CodeActive {
 		data.ExpiresAt = c.ExpiresAt
 	}
