@@ -190,3 +190,15 @@ func (t *Tx) OpenRequestsOf(applicant string) ([]*Request, error) {
 	}
 	return out, rows.Err()
 }
+
+// LoginEverUsed reports whether an ID was ever issued: held now, or left
+// behind by a rename. Such an ID is never issued to someone else, whose
+// mail could otherwise reach a stranger.
+func (t *Tx) LoginEverUsed(login string) (bool, error) {
+	var one int
+	err := t.queryRow(`SELECT 1 FROM accounts WHERE login = ? UNION ALL SELECT 1 FROM forwardings WHERE old_login = ? LIMIT 1`, login, login).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}

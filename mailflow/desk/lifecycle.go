@@ -152,19 +152,12 @@ func (d *Desk) rename(in *inbound, form forms.Form) (result, error) {
 	})
 }
 
-// loginTaken reports whether an ID is issued (even deleted: IDs are never
-// issued twice), forwarded, or reserved by an open request other than
-// the one given.
+// loginTaken reports whether an ID was ever issued (deleted and renamed
+// IDs included: IDs are never issued twice) or is reserved by an open
+// request other than the one given.
 func (d *Desk) loginTaken(in *inbound, login string, exceptRequest int64) (bool, error) {
-	if _, err := in.tx.AccountByLogin(login); err == nil {
-		return true, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return false, err
-	}
-	if _, err := in.tx.ForwardingFrom(login); err == nil {
-		return true, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return false, err
+	if used, err := in.tx.LoginEverUsed(login); err != nil || used {
+		return used, err
 	}
 	r, err := in.tx.OpenRequestByDesiredID(login)
 	if errors.Is(err, store.ErrNotFound) {

@@ -118,10 +118,8 @@ func (d *Desk) checkNewID(in *inbound, form forms.Form) (app newIDApplication, p
 
 // idTaken reports whether an ID is issued or reserved by an open request.
 func (d *Desk) idTaken(in *inbound, id string) (bool, error) {
-	if _, err := in.tx.AccountByLogin(id); err == nil {
-		return true, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return false, err
+	if used, err := in.tx.LoginEverUsed(id); err != nil || used {
+		return used, err
 	}
 	if _, err := in.tx.OpenRequestByDesiredID(id); err == nil {
 		return true, nil
