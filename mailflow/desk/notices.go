@@ -65,12 +65,12 @@ type noticeData struct {
 	MaxAttachment        string
 	ActiveFrom, ActiveTo time.Time
 	// Access codes and self-service requests.
-	Code              string
-	ExpiresAt         time.Time
-	TriesLeft         int
-	Status            string
-	Title             string
-	Scope             string
+	Code      string
+	ExpiresAt time.Time
+	TriesLeft int
+	Status    string
+	Title     string
+	Scope     string
 	// Lifecycle requests.
 	NewID             string
 	Forwarding        bool

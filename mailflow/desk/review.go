@@ -179,8 +179,8 @@ func (d *Desk) reviewedReset(in *inbound, form forms.Form, kind forms.Kind, reas
 	d.emit("state", req.Reference, "new request %s: %s for %s -> %s (%s)", req.Reference, kind, in.from, req.State, found)
 	if err := d.queue(in, notice{kind: string(kind) + "_received", to: []string{in.from}, ccOperators: true,
 		attachments: []store.NoticeAttachment{d.printableForm(req)}, data: noticeData{
-		Name: r.person.family + " " + r.person.given, ID: r.login, Scope: r.scope,
-	}}); err != nil {
+			Name: r.person.family + " " + r.person.given, ID: r.login, Scope: r.scope,
+		}}); err != nil {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, reason+": received "+req.Reference)
