@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/madoguchi/madoguchi/scheduler"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/madoguchi/madoguchi/internal/app"
 	"github.com/madoguchi/madoguchi/internal/config"
@@ -93,4 +96,38 @@ func exportForwarding(ctx context.Context, path string, stdout, logOut io.Writer
 	}
 	fmt.Fprintf(stdout, "forwarding map written: %s %s\n", cfg.Forwarding.PostfixMap, cfg.Forwarding.CSV)
 	return nil
+}
+
+// runJobs lists the jobs, or runs one by hand.
+func runJobs(ctx context.Context, sub, name, path string, stdout, logOut io.Writer) error {
+	var cfg *config.Config
+	var err error
+	if path == "" {
+		// Listing needs no install: show the defaults.
+		cfg, err = config.Parse([]byte(demo.Config("127.0.0.1:1", "127.0.0.1:1", filepath.Join(os.TempDir(), "unused.db"))), os.Getenv)
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if err != nil {
+		return err
+	}
+	if sub == "list" {
+		for _, j := range scheduler.DeskJobs(scheduler.Deps{Config: cfg}) {
+			fmt.Fprintf(stdout, "%-14s %-14s %s\n", j.Name, j.Schedule, j.Help)
+		}
+		return nil
+	}
+	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, logOut)})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	outcome, err := a.Scheduler.RunByHand(ctx, name)
+	if err != nil {
+		return err
+	}
+	// Deliver what the job queued, as the daemon's sender would.
+	s, err := a.DeliverOutbox(ctx)
+	fmt.Fprintf(stdout, "%s: %s; sent %d notices\n", name, outcome, s.Sent)
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -31,6 +32,8 @@ commands:
   once -config FILE          process everything in the mailbox, deliver the outbox, exit
   check-config -config FILE  check a configuration file
   demo [--serve]             run the desk against in-process IMAP and SMTP servers
+  jobs list [-config FILE]   list the scheduled jobs and their schedules
+  jobs run NAME -config FILE run a job now (idempotent: it sends nothing twice)
   forwarding export -config FILE
                              write the forwarding map of renamed IDs (Postfix table and CSV)
   import -config FILE [-o RESULT.csv] [-lang ja|en] FILE.csv
@@ -73,6 +76,31 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return 2
 		}
 		err = runDemo(ctx, *serve, stdout)
+	case "jobs":
+		if len(rest) == 0 || (rest[0] != "list" && rest[0] != "run") {
+			fmt.Fprintf(stderr, "madoguchi jobs: list or run NAME\n\n%s", usage)
+			return 2
+		}
+		sub, name := rest[0], ""
+		flagArgs := rest[1:]
+		if sub == "run" {
+			if len(flagArgs) == 0 || strings.HasPrefix(flagArgs[0], "-") {
+				fmt.Fprintln(stderr, "madoguchi jobs run: the job's NAME comes first (see madoguchi jobs list)")
+				return 2
+			}
+			name, flagArgs = flagArgs[0], flagArgs[1:]
+		}
+		fs := flag.NewFlagSet("jobs "+sub, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "configuration file (YAML)")
+		if err := fs.Parse(flagArgs); err != nil {
+			return 2
+		}
+		if sub == "run" && *path == "" {
+			fmt.Fprintln(stderr, "madoguchi jobs run: -config FILE is required")
+			return 2
+		}
+		err = runJobs(ctx, sub, name, *path, stdout, stderr)
 	case "forwarding":
 		if len(rest) == 0 || rest[0] != "export" {
 			fmt.Fprintf(stderr, "madoguchi forwarding: the only subcommand is export\n\n%s", usage)

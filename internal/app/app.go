@@ -15,6 +15,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/forwarding"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/scheduler"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 	"github.com/madoguchi/madoguchi/mailflow/outbound"
@@ -39,6 +40,8 @@ type App struct {
 	sender *outbound.Sender
 	log    *slog.Logger
 	now    func() time.Time
+	// Scheduler runs the desk's jobs (run by Run, or by hand).
+	Scheduler *scheduler.Scheduler
 }
 
 // New opens the database and builds the desk. Close releases it.
@@ -75,6 +78,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			}
 		},
 	})
+	a.Scheduler, err = scheduler.New(scheduler.Options{Location: cfg.Desk.Location, Logger: log.With("part", "scheduler"), Now: now, Log: st},
+		scheduler.DeskJobs(scheduler.Deps{Store: st, Desk: a.Desk, Config: cfg, ExportForwarding: a.ExportForwarding, Logger: log})...)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.intake = intake.New(intake.Options{
 		Address: cfg.IMAP.Address, TLS: cfg.IMAP.TLS, Username: cfg.IMAP.Username, Password: cfg.IMAP.Password,
 		Mailbox: cfg.IMAP.Mailbox, Processed: cfg.IMAP.Processed, Quarantine: cfg.IMAP.Quarantine,
@@ -125,12 +134,20 @@ func (a *App) Once(ctx context.Context) (Summary, error) {
 	return s, nil
 }
 
+// DeliverOutbox sends the notices that are due, without reading mail.
+func (a *App) DeliverOutbox(ctx context.Context) (Summary, error) {
+	var s Summary
+	var err error
+	s.Sent, s.Retrying, s.Failed, err = a.sender.DeliverDue(ctx)
+	return s, err
+}
+
 // Run runs intake and sender until ctx ends, then lets the work in hand
 // finish within the configured grace period.
 func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for name, run := range map[string]func(context.Context) error{"intake": a.intake.Run, "sender": a.sender.Run} {
+	errs := make(chan error, 3)
+	for name, run := range map[string]func(context.Context) error{"intake": a.intake.Run, "sender": a.sender.Run, "scheduler": a.Scheduler.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

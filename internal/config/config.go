@@ -28,6 +28,7 @@ type Config struct {
 	// ProgramAdministrators may send bulk registrations (a CSV attached).
 	ProgramAdministrators []string      `yaml:"program_administrators"`
 	Forwarding            Forwarding    `yaml:"forwarding"`
+	Jobs                  Jobs          `yaml:"jobs"`
 	OperatorAuth          OperatorAuth  `yaml:"operator_auth"`
 	Limits                Limits        `yaml:"limits"`
 	AccessCodes           AccessCodes   `yaml:"access_codes"`
@@ -148,6 +149,26 @@ type Forwarding struct {
 	Duration   time.Duration `yaml:"duration"`    // default one year (8760h)
 }
 
+// Jobs are the scheduled jobs' timetable (cron specs in the desk's time
+// zone) and their parameters.
+type Jobs struct {
+	ExpireCodes string `yaml:"expire_codes"` // default "@every 1m"
+	Reminders   string `yaml:"reminders"`    // default "0 9 * * *"
+	Forwarding  string `yaml:"forwarding"`   // default "0 3 * * *"
+	Digest      string `yaml:"digest"`       // default "0 8 * * *"
+	// Reminders for a signed form that has not arrived: after these many
+	// days, then again; the application expires this many days after
+	// it was received (after the last reminder).
+	FirstReminderDays  int `yaml:"first_reminder_days"`  // default 7
+	SecondReminderDays int `yaml:"second_reminder_days"` // default 14
+	ExpireAfterDays    int `yaml:"expire_after_days"`    // default 30
+	// Days before a forwarding ends that the holder is told.
+	ForwardingNoticeDays int `yaml:"forwarding_notice_days"` // default 30
+	// Status files for the web site, written by the digest job.
+	StatusText string `yaml:"status_text"`
+	StatusHTML string `yaml:"status_html"`
+}
+
 // IsProgramAdministrator reports whether addr may send bulk registrations.
 func (c *Config) IsProgramAdministrator(addr string) bool {
 	for _, a := range c.ProgramAdministrators {
@@ -251,6 +272,22 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Limits.CodesPerAccountPerDay == 0 {
 		c.Limits.CodesPerAccountPerDay = 5
+	}
+	setDefault(&c.Jobs.ExpireCodes, "@every 1m")
+	setDefault(&c.Jobs.Reminders, "0 9 * * *")
+	setDefault(&c.Jobs.Forwarding, "0 3 * * *")
+	setDefault(&c.Jobs.Digest, "0 8 * * *")
+	if c.Jobs.FirstReminderDays == 0 {
+		c.Jobs.FirstReminderDays = 7
+	}
+	if c.Jobs.SecondReminderDays == 0 {
+		c.Jobs.SecondReminderDays = 14
+	}
+	if c.Jobs.ExpireAfterDays == 0 {
+		c.Jobs.ExpireAfterDays = 30
+	}
+	if c.Jobs.ForwardingNoticeDays == 0 {
+		c.Jobs.ForwardingNoticeDays = 30
 	}
 	if c.Forwarding.Duration == 0 {
 		c.Forwarding.Duration = 365 * 24 * time.Hour
@@ -395,6 +432,9 @@ func (c *Config) validate(getenv func(string) string) Problems {
 	}
 	if c.Limits.RepliesPerSenderPerHour < 1 {
 		add("limits.replies_per_sender_per_hour", "must be at least 1")
+	}
+	if !(c.Jobs.FirstReminderDays < c.Jobs.SecondReminderDays && c.Jobs.SecondReminderDays < c.Jobs.ExpireAfterDays) {
+		add("jobs.first_reminder_days", "must be less than jobs.second_reminder_days, which must be less than jobs.expire_after_days")
 	}
 	if c.Limits.CodeRequestsPerSenderPerHour < 1 {
 		add("limits.code_requests_per_sender_per_hour", "must be at least 1")

@@ -9,10 +9,9 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/madoguchi/madoguchi/internal/atomicfile"
 	"github.com/madoguchi/madoguchi/internal/store"
 )
 
@@ -35,7 +34,7 @@ func Export(ctx context.Context, src Source, now time.Time, loc *time.Location, 
 		for _, f := range fws {
 			fmt.Fprintf(&b, "%s@%s\t%s@%s\n", f.OldLogin, domain, f.NewLogin, domain)
 		}
-		if err := writeAtomic(postfixPath, b.Bytes()); err != nil {
+		if err := atomicfile.Write(postfixPath, b.Bytes()); err != nil {
 			return 0, err
 		}
 	}
@@ -47,43 +46,10 @@ func Export(ctx context.Context, src Source, now time.Time, loc *time.Location, 
 			w.Write([]string{f.OldLogin + "@" + domain, f.NewLogin + "@" + domain, f.EndsAt.In(loc).Format("2006-01-02")})
 		}
 		w.Flush()
-		if err := writeAtomic(csvPath, b.Bytes()); err != nil {
+		if err := atomicfile.Write(csvPath, b.Bytes()); err != nil {
 			return 0, err
 		}
 	}
 	return len(fws), nil
 }
 
-// writeAtomic writes data to a temporary file in the target's directory,
-// syncs it and renames it over the target.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("forwarding export: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("forwarding export %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("forwarding export %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // make the rename itself durable
-		d.Close()
-	}
-	return nil
-}

@@ -150,6 +150,10 @@ func (d *Desk) queue(in *inbound, n notice) error {
 	if in.msg != nil && in.msg.MessageID != "" {
 		out.InReplyTo = in.msg.MessageID
 		out.References = threadReferences(in)
+	} else if in.request != nil && in.request.ThreadRoot != "" {
+		// A job's notice threads under the mail that opened the request.
+		out.InReplyTo = in.request.ThreadRoot
+		out.References = []string{in.request.ThreadRoot}
 	}
 	q := store.Queued{Notice: out, Kind: n.kind, RequestID: in.requestID, Sensitive: n.sensitive, Urgent: urgentNotices[n.kind]}
 	if !d.cfg.IsOperator(n.to[0]) {

@@ -15,7 +15,7 @@ func TestKeyForLabel(t *testing.T) {
 		{KindNewID, "Family name", "family_name", true},
 		{KindNewID, "FAMILY_NAME", "family_name", true},
 		{KindNewID, "Ｆａｍｉｌｙ ｎａｍｅ", "family_name", true}, // full-width letters
-		{KindNewID, "苗字", "family_name", true},                // alias
+		{KindNewID, "苗字", "family_name", true},          // alias
 		{KindNewID, "フリガナ(セイ)", "family_reading", true},
 		{KindNewID, "E-mail", "email", true},
 		{KindNewID, "ｅｍａｉｌ", "email", true},
