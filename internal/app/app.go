@@ -15,10 +15,10 @@ import (
 	"github.com/madoguchi/madoguchi/internal/forwarding"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
-	"github.com/madoguchi/madoguchi/scheduler"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 	"github.com/madoguchi/madoguchi/mailflow/outbound"
+	"github.com/madoguchi/madoguchi/scheduler"
 	"github.com/madoguchi/madoguchi/templates"
 )
 

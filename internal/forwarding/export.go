@@ -52,4 +52,3 @@ func Export(ctx context.Context, src Source, now time.Time, loc *time.Location, 
 	}
 	return len(fws), nil
 }
-

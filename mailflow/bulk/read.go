@@ -46,7 +46,8 @@ func fileErr(ja, en string, args ...any) *FileError {
 // ReadCSV reads a bulk registration CSV: UTF-8 with or without BOM, or
 // Shift_JIS (CP932) as Excel writes it. Every heading must name a field of
 // the new ID form and every required field must have its column; rows with
-// every cell empty are skipped. More than maxRows data rows is a FileError.
+// every cell empty are skipped. More than maxRows data rows is a FileError
+// (maxRows <= 0: no limit).
 func ReadCSV(r io.Reader, maxRows int) ([]Row, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -83,7 +84,7 @@ func ReadCSV(r io.Reader, maxRows int) ([]Row, error) {
 			}
 			continue
 		}
-		if len(rows) == maxRows {
+		if maxRows > 0 && len(rows) == maxRows {
 			return nil, fileErr("行が多すぎます。1回に登録できるのは%d行までです。ファイルを分けてお送りください。",
 				"too many rows: at most %d rows per file; please split the file", maxRows)
 		}
