@@ -108,6 +108,9 @@ type Limits struct {
 	// rename, deletion) per sender per hour and per account per day.
 	CodeRequestsPerSenderPerHour int `yaml:"code_requests_per_sender_per_hour"`
 	CodesPerAccountPerDay        int `yaml:"codes_per_account_per_day"`
+	// Password hashes (argon2id, the expensive stage) computed for one
+	// sender per hour; further password-bearing forms are refused unhashed.
+	HashesPerSenderPerHour int `yaml:"hashes_per_sender_per_hour"`
 }
 
 // AccessCodes are the one-time codes mailed to a registered address.
@@ -269,6 +272,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Limits.CodeRequestsPerSenderPerHour == 0 {
 		c.Limits.CodeRequestsPerSenderPerHour = 5
+	}
+	if c.Limits.HashesPerSenderPerHour == 0 {
+		c.Limits.HashesPerSenderPerHour = 5
 	}
 	if c.Limits.CodesPerAccountPerDay == 0 {
 		c.Limits.CodesPerAccountPerDay = 5

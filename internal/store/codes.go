@@ -280,3 +280,16 @@ func (t *Tx) CountContaining(s string) (int, error) {
 	}
 	return total, nil
 }
+
+// RecordHashWork notes that a password was hashed for a sender.
+func (t *Tx) RecordHashWork(sender string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO hash_work (sender, at) VALUES (?, ?)`, sender, unix(at))
+	return err
+}
+
+// HashWorkSince counts the hashes computed for a sender since a time.
+func (t *Tx) HashWorkSince(sender string, since time.Time) (int, error) {
+	var n int
+	err := t.queryRow(`SELECT COUNT(*) FROM hash_work WHERE sender = ? AND at >= ?`, sender, unix(since)).Scan(&n)
+	return n, err
+}

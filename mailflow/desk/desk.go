@@ -303,3 +303,21 @@ func (d *Desk) Lane(e intake.Envelope) int {
 	}
 	return 1
 }
+
+// hashFor hashes a password for the sender of in, unless the sender has
+// used up this hour's hashing: argon2id is the one expensive stage, and
+// one sender's flood must not starve the others.
+func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, err error) {
+	n, err := in.tx.HashWorkSince(in.from, in.now.Add(-time.Hour))
+	if err != nil {
+		return "", false, err
+	}
+	if n >= d.cfg.Limits.HashesPerSenderPerHour {
+		return "", true, nil
+	}
+	if err := in.tx.RecordHashWork(in.from, in.now); err != nil {
+		return "", false, err
+	}
+	hash, err = secret.Hash(password, d.hash)
+	return hash, false, err
+}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/madoguchi/madoguchi/internal/config"
-	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
@@ -67,9 +66,12 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 	}
 
 	// Hash last: it is the one expensive step, so refused forms never pay it.
-	hash, err := secret.Hash(app.password, d.hash)
+	hash, capped, err := d.hashFor(in, app.password)
 	if err != nil {
 		return result{}, err
+	}
+	if capped {
+		return d.tooManyRequests(in, KindNewID, "password hashes for "+in.from+" this hour")
 	}
 	ref, err := in.tx.NextReference(d.cfg.Desk.ReferencePrefix, in.now.In(d.cfg.Desk.Location).Year())
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
@@ -239,9 +238,12 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 		}
 		return d.finish(in, outcomeAnswered, fmt.Sprintf("%s: new password refused (%d problems)", reasonPasswordReset, len(problems)))
 	}
-	hash, err := secret.Hash(pw, d.hash)
+	hash, capped, err := d.hashFor(in, pw)
 	if err != nil {
 		return result{}, err
+	}
+	if capped {
+		return d.tooManyRequests(in, reasonPasswordReset, "password hashes for "+in.from+" this hour")
 	}
 	activeAt := in.now.Add(resetActiveDelay)
 	if err := in.tx.SetPassword(acct.ID, hash, activeAt); err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
@@ -156,9 +155,12 @@ func (d *Desk) reviewedReset(in *inbound, form forms.Form, kind forms.Kind, reas
 		return result{}, err
 	}
 
-	hash, err := secret.Hash(r.password, d.hash)
+	hash, capped, err := d.hashFor(in, r.password)
 	if err != nil {
 		return result{}, err
+	}
+	if capped {
+		return d.tooManyRequests(in, reason, "password hashes for "+in.from+" this hour")
 	}
 	req := &store.Request{Kind: string(kind), State: store.StateAwaitingDocuments, Fields: r.fields,
 		PasswordHash: hash, IdentityKey: r.person.key()}
