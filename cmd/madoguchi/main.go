@@ -117,6 +117,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return 2
 		}
 		err = exportForwarding(ctx, *path, stdout, stderr)
+	case "import":
+		return runImport(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -16,7 +16,8 @@ import (
 
 // The whole import of 10,000 rows next to what SQLite alone does with the
 // same rows. With real argon2id costs hashing dominates: about 20 ms of a
-// core per row, so ~100 s on 2 cores; run it once:
+// core per row or more, so 100-180 s on 2 cores (183 s measured); run it
+// once:
 //
 //	go test ./mailflow/bulk/ -run '^$' -bench 'Import10k' -benchtime 1x
 //

@@ -41,6 +41,9 @@ func (d *Desk) classify(in *inbound) (result, error) {
 			}
 		}
 	}
+	if in.bulk != nil && req == nil {
+		return d.bulkRegistration(in, in.bulk)
+	}
 	if req != nil {
 		// Threads confirmed by an access code; a third party's deletion
 		// waits for documents like an application.

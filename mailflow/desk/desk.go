@@ -108,6 +108,7 @@ func (d *Desk) emit(kind, ref, format string, args ...any) {
 func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Disposition, err error) {
 	sum := sha256.Sum256(del.Raw)
 	hash := hex.EncodeToString(sum[:])
+	job := d.prepareBulk(ctx, del)
 	var queued int
 	var forwarding bool
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
@@ -117,7 +118,7 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		in := &inbound{delivery: del, sha256: hash, now: d.now().UTC(), tx: tx}
+		in := &inbound{delivery: del, sha256: hash, now: d.now().UTC(), tx: tx, bulk: job}
 		res, err := d.handleSafely(in)
 		if err != nil {
 			return err

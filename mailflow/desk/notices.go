@@ -33,6 +33,8 @@ type inbound struct {
 	// forwardingChanged asks for the forwarding map to be written again
 	// once the transaction has committed.
 	forwardingChanged bool
+	// bulk is a program administrator's CSV, read and hashed beforehand.
+	bulk *bulkJob
 }
 
 func (in *inbound) ref() string {
@@ -72,13 +74,15 @@ type noticeData struct {
 	Title     string
 	Scope     string
 	// Lifecycle requests.
-	NewID             string
-	Forwarding        bool
-	Spam              bool
-	Items             []string
-	Requests          []statusLine
-	Command, Operator string
-	OriginalSubject   string
+	NewID      string
+	Forwarding bool
+	Spam       bool
+	Items      []string
+	Requests   []statusLine
+	// Bulk registration.
+	RowsTotal, RowsCreated, RowsRefused int
+	Command, Operator                   string
+	OriginalSubject                     string
 }
 
 type problemLine struct{ Label, Text string }

@@ -25,6 +25,11 @@ const (
 	KindMerge         Kind = "merge"          // ID統合
 	KindHandover      Kind = "handover"       // ID引継ぎ
 	KindStatus        Kind = "status"         // 状況確認 / 書類再発行
+
+	// The facility connection service desk (seed 004).
+	KindFacilityApplication Kind = "facility_application" // 利用本申請
+	KindFacilityService     Kind = "facility_service"     // サービス利用申請
+	KindFacilityPassword    Kind = "facility_password"    // 初期パスワード変更
 )
 
 // Field is one line of a form.
@@ -36,6 +41,9 @@ type Field struct {
 	// be forgotten) but required in a rename.
 	Required bool
 	Secret   bool // passwords, access codes: never normalised, always masked
+	// AsWritten values are not NFKC-folded: the rule is about the form
+	// of the characters (a reading in full-width katakana).
+	AsWritten bool
 	// HelpJA and HelpEN may span several lines; they never contain a colon,
 	// so that a help line can't be read back as a field.
 	HelpJA, HelpEN string
@@ -121,6 +129,15 @@ func fieldByKey(key string) Field {
 	}
 	// The tables are checked by the tests; an unknown key is a typo there.
 	panic("forms: no field " + key)
+}
+
+func isAsWrittenKey(key string) bool {
+	for _, f := range fieldTable {
+		if f.Key == key {
+			return f.AsWritten
+		}
+	}
+	return false
 }
 
 func isSecretKey(key string) bool {

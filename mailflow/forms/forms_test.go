@@ -68,6 +68,9 @@ func sampleValue(f Field) (typed, want string) {
 		v := "Ｐw9#" + f.Key + "　x"
 		return v, v
 	}
+	if f.AsWritten {
+		return "ＡＢ１" + f.Key, "ＡＢ１" + f.Key // kept as typed: the rule is about its width
+	}
 	return "ＡＢ１" + f.Key, "AB1" + f.Key
 }
 
@@ -213,7 +216,8 @@ func TestTables(t *testing.T) {
 		t.Errorf("labels naming two keys: %q", labelConflicts)
 	}
 	kinds := []Kind{KindNewID, KindPasswordReset, KindAccessCode, KindOperatorReset, KindIndiceReset,
-		KindRename, KindAffiliation, KindDeletion, KindMerge, KindHandover, KindStatus}
+		KindRename, KindAffiliation, KindDeletion, KindMerge, KindHandover,
+		KindFacilityApplication, KindFacilityService, KindFacilityPassword, KindStatus}
 	specs := Specs()
 	if len(specs) != len(kinds) {
 		t.Fatalf("%d specs", len(specs))

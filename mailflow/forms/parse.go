@@ -236,7 +236,7 @@ func lineSpans(text string) [][2]int {
 
 // cleanValue is the stored form of a value: secrets keep their bytes.
 func cleanValue(key, v string) string {
-	if isSecretKey(key) {
+	if isSecretKey(key) || isAsWrittenKey(key) {
 		return strings.TrimFunc(v, isBlank)
 	}
 	return strings.TrimFunc(norm.NFKC.String(v), func(r rune) bool { return unicode.IsSpace(r) || isBlank(r) })

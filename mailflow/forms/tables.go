@@ -39,7 +39,10 @@ func readingAliases(part ...string) []string {
 	return out
 }
 
-var fieldTable = []Field{
+var fieldTable = append(idDeskFields, facilityFields...)
+
+// idDeskFields are the fields of the ID desk's forms.
+var idDeskFields = []Field{
 	{Key: "family_name", JA: "氏名(姓)", EN: "Family name",
 		Aliases: []string{"姓", "氏", "苗字", "名字", "氏名 姓", "氏名(氏)", "Surname", "Last name", "Family name (kanji)", "Name (family)"},
 		HelpJA:  "戸籍上の氏名をご記入ください。", HelpEN: "As in your official documents."},
@@ -128,6 +131,35 @@ var fieldTable = []Field{
 }
 
 // markerLabels name the line that says which kind a form is.
+// Facility connection service (seed 004).
+var facilityFields = []Field{
+	{Key: "token", JA: "仮申請番号", EN: "Provisional number", Aliases: []string{"申請URL番号"},
+		HelpJA: "利用申請URLのご案内に記載の番号。", HelpEN: "The number in the application URL notice."},
+	{Key: "prefecture", JA: "都道府県", EN: "Prefecture", Aliases: []string{"所在都道府県"}},
+	{Key: "facility", JA: "医療機関名", EN: "Medical institution", Aliases: []string{"施設名称", "医療機関", "病院名", "Facility", "Hospital"},
+		HelpJA: "部分一致で検索します。全角半角は区別しません。", HelpEN: "Searched by partial match, width-insensitive."},
+	{Key: "manager_name", JA: "施設管理者氏名", EN: "Facility manager", Aliases: []string{"管理者氏名", "施設管理者"},
+		HelpJA: "病院等の管理者氏名。", HelpEN: "The name of the hospital's manager."},
+	{Key: "manager_kana", JA: "施設管理者氏名(全角フリカナ)", EN: "Facility manager (katakana)", AsWritten: true,
+		Aliases: []string{"施設管理者氏名フリガナ", "施設管理者フリガナ", "管理者氏名フリガナ"}},
+	{Key: "applicant_name", JA: "申請者氏名", EN: "Applicant name", Aliases: []string{"申請者名"}},
+	{Key: "applicant_kana", JA: "申請者氏名(全角フリカナ)", EN: "Applicant (katakana)", AsWritten: true,
+		Aliases: []string{"申請者氏名フリガナ", "申請者フリガナ"}},
+	{Key: "facility_department", JA: "施設内部署", EN: "Department in the facility", Aliases: []string{"部署(施設内)"},
+		HelpJA: "所属部署がない場合は「なし」。", HelpEN: "Write なし (none) if there is none."},
+	{Key: "facility_title", JA: "施設内役職", EN: "Title in the facility", Aliases: []string{"役職"},
+		HelpJA: "役職がない場合は「なし」。", HelpEN: "Write なし (none) if there is none."},
+	{Key: "phone", JA: "施設代表電話番号", EN: "Facility phone", Aliases: []string{"代表電話番号", "電話番号", "Phone"}},
+	{Key: "extension", JA: "内線番号", EN: "Extension", Aliases: []string{"内線"},
+		HelpJA: "確実に連絡のとれる内線番号。", HelpEN: "An extension where you can surely be reached."},
+	{Key: "agreement", JA: "利用規約への同意", EN: "Agreement to the terms", Aliases: []string{"利用規約", "規約への同意", "同意"},
+		HelpJA: "利用規約を確認のうえ「同意する」とご記入ください。", HelpEN: "Write \"agree\" after reading the terms."},
+	{Key: "facility_user_id", JA: "利用者ID(数字8桁)", EN: "User ID (8 digits)", Aliases: []string{"利用者ID8桁", "施設利用者ID"}},
+	{Key: "service", JA: "利用するサービス", EN: "Service", Aliases: []string{"サービス名", "申請するサービス"},
+		HelpJA: "全国がん登録届出サービス", HelpEN: "national cancer registry filing service"},
+	{Key: "current_password", JA: "現在のパスワード", EN: "Current password", Secret: true, Aliases: []string{"初期パスワード"}},
+}
+
 var markerLabels = []string{"申請種別", "種別", "申請の種類", "申請区分", "申請内容", "Request", "Request type", "Type of request", "Application type"}
 
 // markerLabel is the one printed on blank forms.
@@ -218,6 +250,16 @@ var specTable = []specDef{
 	{kind: KindHandover, titleJA: "ID引継ぎ", titleEN: "ID hand-over",
 		aliases: []string{"引継ぎ", "引き継ぎ", "引継", "ID引き継ぎ", "ID引継", "IDの引継ぎ", "担当者変更", "handover", "hand over", "id handover"},
 		fields:  []fieldUse{{"id", true, "", ""}, {"new_holder", true, "", ""}, {"new_holder_email", false, "", ""}}},
+	{kind: KindFacilityApplication, titleJA: "利用本申請", titleEN: "facility application",
+		aliases: []string{"本申請", "利用申請", "医療機関オンライン接続サービス利用申請", "facility connection application"},
+		fields: append([]fieldUse{{"token", true, "", ""}}, uses(true, "prefecture", "facility", "manager_name", "manager_kana", "applicant_name",
+			"applicant_kana", "facility_department", "facility_title", "phone", "extension", "agreement")...)},
+	{kind: KindFacilityService, titleJA: "サービス利用申請", titleEN: "service application",
+		aliases: []string{"全国がん登録届出サービス利用申請", "サービス申請", "service application"},
+		fields:  uses(true, "facility_user_id", "service")},
+	{kind: KindFacilityPassword, titleJA: "初期パスワード変更", titleEN: "initial password change",
+		aliases: []string{"パスワード変更(施設)", "initial password"},
+		fields:  uses(true, "facility_user_id", "current_password", "new_password", "new_password_confirm"), fallback: newPasswordFallback},
 	{kind: KindStatus, titleJA: "状況確認", titleEN: "status inquiry",
 		aliases: []string{"書類再発行", "申請書再発行", "申請書の再発行", "申請書再印刷", "処理状況", "状況", "状況確認・書類再発行", "進捗確認",
 			"status", "reprint", "form reprint", "status inquiry", "status check"},
