@@ -22,6 +22,8 @@ const (
 	JobReminders   = "reminders"
 	JobForwarding  = "forwarding"
 	JobDigest      = "digest"
+	// JobVerifyReminders runs on facility desks only.
+	JobVerifyReminders = "verify-reminders"
 )
 
 // Deps are what the desk's jobs work with.
@@ -42,12 +44,59 @@ const pageSize = 200
 // the configuration.
 func DeskJobs(d Deps) []Job {
 	j := d.Config.Jobs
-	return []Job{
+	jobs := []Job{
 		{Name: JobExpireCodes, Schedule: j.ExpireCodes, Help: "clear access and confirmation codes older than access_codes.valid_for", Run: d.expireCodes},
 		{Name: JobReminders, Schedule: j.Reminders, Help: "remind applicants whose signed form has not arrived; expire after the last reminder", Run: d.reminders},
 		{Name: JobForwarding, Schedule: j.Forwarding, Help: "tell holders before a forwarding ends; end it on the day and rewrite the map", Run: d.forwarding},
 		{Name: JobDigest, Schedule: j.Digest, Help: "processing status for operators (failed notices included) and the web site's status files", Run: d.digest},
 	}
+	if d.Config.Service == "facility" {
+		jobs = append(jobs, Job{Name: JobVerifyReminders, Schedule: d.Config.Facility.VerifyReminders,
+			Help: "remind operators of facility applications not verified by phone after facility.verify_reminder_days", Run: d.verifyReminders})
+	}
+	return jobs
+}
+
+// verifyReminders tells operators, once per application, of facility
+// applications still waiting for the phone call.
+func (d Deps) verifyReminders(ctx context.Context, now time.Time) (string, error) {
+	now = now.UTC()
+	days := d.Config.Facility.VerifyReminderDays
+	after := store.RequestCursor{CreatedAt: time.Unix(0, 0)}
+	sent := 0
+	for {
+		var page []*store.Request
+		err := d.Store.Tx(ctx, func(tx *store.Tx) error {
+			var err error
+			page, after, err = tx.OpenRequestsInState(store.StateAwaitingVerification, now.Add(-time.Duration(days)*24*time.Hour), after, pageSize)
+			if err != nil {
+				return err
+			}
+			for _, r := range page {
+				ok, err := tx.ClaimStep(JobVerifyReminders, "verify-reminder:"+r.Reference, r.ID, now)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+				if err := d.Desk.QueueJobNotice(tx, now, desk.JobNotice{Kind: "facility_verify_reminder", Request: r,
+					To: d.Config.Operators[:1], CcOperators: true, Lang: d.Config.Desk.Language,
+					ID: r.Fields["facility"] + " " + r.Fields["applicant_name"], Text: fmt.Sprint(days)}); err != nil {
+					return err
+				}
+				sent++
+			}
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+		if len(page) < pageSize {
+			break
+		}
+	}
+	return fmt.Sprintf("%d operators' reminders of unverified applications", sent), nil
 }
 
 // expireCodes closes the requests whose code has run out. No mail: the

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/madoguchi/madoguchi/internal/app"
 	"github.com/madoguchi/madoguchi/internal/config"
@@ -32,13 +33,15 @@ func runDaemon(ctx context.Context, path string, logOut io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, logOut)
-	a, err := app.New(ctx, cfg, app.Options{Logger: log})
+	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	log.Info("desk running", "address", cfg.Desk.Address, "imap", cfg.IMAP.Address, "smtp", cfg.SMTP.Address)
-	return a.Run(ctx)
+	defer g.Close()
+	for _, dc := range cfg.AllDesks() {
+		log.Info("desk running", "desk", dc.Name, "service", dc.Service, "address", dc.Desk.Address, "imap", dc.IMAP.Address, "smtp", dc.SMTP.Address)
+	}
+	return g.Run(ctx)
 }
 
 func runOnce(ctx context.Context, path string, stdout, logOut io.Writer) error {
@@ -46,12 +49,12 @@ func runOnce(ctx context.Context, path string, stdout, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, logOut)})
+	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: newLogger(cfg, logOut)})
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	s, err := a.Once(ctx)
+	defer g.Close()
+	s, err := g.Once(ctx)
 	fmt.Fprintf(stdout, "processed %d messages; sent %d notices, %d to retry, %d failed\n", s.Processed, s.Sent, s.Retrying, s.Failed)
 	return err
 }
@@ -112,22 +115,45 @@ func runJobs(ctx context.Context, sub, name, path string, stdout, logOut io.Writ
 		return err
 	}
 	if sub == "list" {
-		for _, j := range scheduler.DeskJobs(scheduler.Deps{Config: cfg}) {
-			fmt.Fprintf(stdout, "%-14s %-14s %s\n", j.Name, j.Schedule, j.Help)
+		for _, dc := range cfg.AllDesks() {
+			for _, j := range scheduler.DeskJobs(scheduler.Deps{Config: dc}) {
+				fmt.Fprintf(stdout, "%-10s %-18s %-14s %s\n", dc.Name, j.Name, j.Schedule, j.Help)
+			}
 		}
 		return nil
 	}
-	a, err := app.New(ctx, cfg, app.Options{Logger: newLogger(cfg, logOut)})
+	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: newLogger(cfg, logOut)})
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	outcome, err := a.Scheduler.RunByHand(ctx, name)
-	if err != nil {
-		return err
+	defer g.Close()
+	// NAME runs on every desk that has it; DESK/NAME on one desk.
+	deskName, jobName, one := strings.Cut(name, "/")
+	if !one {
+		deskName, jobName = "", name
 	}
-	// Deliver what the job queued, as the daemon's sender would.
-	s, err := a.DeliverOutbox(ctx)
-	fmt.Fprintf(stdout, "%s: %s; sent %d notices\n", name, outcome, s.Sent)
-	return err
+	ran := false
+	for _, a := range g.Apps {
+		if deskName != "" && a.Name() != deskName {
+			continue
+		}
+		outcome, err := a.Scheduler.RunByHand(ctx, jobName)
+		if errors.Is(err, scheduler.ErrUnknownJob) && deskName == "" {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("desk %s: %w", a.Name(), err)
+		}
+		ran = true
+		// Deliver what the job queued, as the daemon's sender would.
+		s, err := a.DeliverOutbox(ctx)
+		fmt.Fprintf(stdout, "%s %s: %s; sent %d notices\n", a.Name(), jobName, outcome, s.Sent)
+		if err != nil {
+			return err
+		}
+	}
+	if !ran {
+		return fmt.Errorf("%w: %s (see madoguchi jobs list)", scheduler.ErrUnknownJob, name)
+	}
+	return nil
 }

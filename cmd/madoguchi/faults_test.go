@@ -5,12 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +26,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/loopback"
 	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/scheduler"
 )
 
 // faultMailbox is the IMAP side of a fault run as the test drives it: the
@@ -149,7 +150,7 @@ func faultSubmissions(tag string, n int) []submission {
 		switch k := i % 20; {
 		case k < 5: // new ID, with a password
 			s.kind, s.password = "new_id", true
-			given := "太" + string(kanji[i/100%10]) + string(kanji[i/10%10]) + string(kanji[i%10])
+			given := "太" + string(kanji[i/1000%10]) + string(kanji[i/100%10]) + string(kanji[i/10%10]) + string(kanji[i%10])
 			id := tag + "-" + letters(i)
 			if k%2 == 0 {
 				m.Subject, m.Charset = "新規ID申請", "iso-2022-jp"
@@ -253,7 +254,7 @@ func (r faultRun) run(t *testing.T) {
 			reject[s.mail.From] = 550
 		}
 	}
-	sink, err := loopback.StartSMTP(loopback.SinkOptions{RejectRecipients: reject})
+	sink, err := loopback.StartSMTP(loopback.SinkOptions{RejectRecipients: reject, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,6 +329,9 @@ func (r faultRun) run(t *testing.T) {
 			proxy.ArmFetchDrop(1) // the next body FETCH is cut halfway
 			armed++
 		}
+		if b%5 == 3 {
+			proxy.ArmDeleteDrop(1) // cut between STORE \Deleted and EXPUNGE
+		}
 		if b == tempFailBatch {
 			sink.SetTempFail(true)
 			tempFailMu.Lock()
@@ -383,8 +387,6 @@ func (r faultRun) run(t *testing.T) {
 	if !strings.Contains(onceOut, "processed 0 messages; sent 0 notices, 0 to retry, 0 failed") {
 		t.Errorf("the final once still found work: %s", onceOut)
 	}
-	// The digest is how operators see the failed notices.
-	digestOut := runEnv("jobs", "run", "digest", "-config", cfgPath)
 	workDone := time.Since(began)
 
 	// Nothing left in the inbox; every message filed exactly once.
@@ -541,19 +543,27 @@ func (r faultRun) run(t *testing.T) {
 		t.Errorf("%d repeated notices after %d kills", repeats, len(killTimes))
 	}
 
-	// Operators are shown the failed notices.
-	if m := regexp.MustCompile(`(\d+) failed notices listed`).FindStringSubmatch(digestOut); m == nil {
-		t.Errorf("digest output: %s", digestOut)
-	} else if n, _ := strconv.Atoi(m[1]); n != failed {
-		t.Errorf("the digest lists %d failed notices; the outbox holds %d", n, failed)
+	// Operators are shown the failed notices: the daily digest lists them
+	// (built here by the digest's own code: running the job by hand is
+	// refused within the minute the daemon last started, see the report).
+	failedList, err := st.FailedNoticesSince(context.Background(), time.Now().Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failedList) != failed {
+		t.Errorf("the digest would list %d failed notices; the outbox holds %d", len(failedList), failed)
+	}
+	digest := scheduler.BuildStatus(nil, failedList, time.Now(), time.UTC).OperatorText
+	if !strings.Contains(digest, fmt.Sprintf("送信できなかった通知（過去7日、%d件）", failed)) {
+		t.Errorf("the operators' digest does not announce the %d failed notices:\n%s", failed, digest)
+	}
+	for _, f := range failedList {
+		if !strings.Contains(digest, f.Recipient) || !strings.Contains(digest, "550") {
+			t.Errorf("the operators' digest does not show the failed notice to %s", f.Recipient)
+		}
 	}
 	if failed == 0 {
 		t.Errorf("no notice failed: the 550 recipients were not exercised")
-	}
-	var digestBody string
-	db.QueryRow(`SELECT body FROM outbox WHERE notice = 'digest' ORDER BY id DESC LIMIT 1`).Scan(&digestBody)
-	if digestBody != "" && !strings.Contains(digestBody, fmt.Sprintf("送信できなかった通知（過去7日、%d件）", failed)) {
-		t.Errorf("the operators' digest does not list the %d failed notices:\n%s", failed, digestBody)
 	}
 
 	midFetch, midIdle := proxy.Drops()
@@ -561,11 +571,15 @@ func (r faultRun) run(t *testing.T) {
 	tempFail := tempFailTo.Sub(tempFailFrom)
 	tempFailMu.Unlock()
 	retried := queryInt(`SELECT count(*) FROM outbox WHERE attempts > 1`)
+	if extraCopies > len(killTimes)+midFetch+midIdle {
+		t.Errorf("%d extra masked copies filed after %d kills and %d cuts", extraCopies, len(killTimes), midFetch+midIdle)
+	}
 	if midFetch == 0 || midIdle == 0 {
 		t.Errorf("connection cuts: %d mid-FETCH (of %d armed), %d mid-IDLE: want both", midFetch, armed, midIdle)
 	}
 	t.Logf("%d messages (%d with a password), %d kills, connections cut %d× mid-FETCH and %d× mid-IDLE, SMTP 4xx for %s (%d notices needed more than one attempt)",
 		r.messages, passwords, len(killTimes), midFetch, midIdle, tempFail.Round(100*time.Millisecond), retried)
+	t.Logf("%d connections cut between STORE \\Deleted and EXPUNGE", proxy.DeleteDrops())
 	t.Logf("%d notices sent, %d failed on 550 (listed in the operators' digest), %d answers in reply to messages",
 		len(sent), failed, answers)
 	t.Logf("%d repeated notices, each after a kill inside an SMTP transaction after DATA (same Message-ID): %v", repeats, repeatIDs)
@@ -589,18 +603,19 @@ func tail(s string, lines int) string {
 // kill, same Message-ID, counted), that refused notices are failed and
 // listed for operators, and that nothing is left half-done.
 //
-// The issue asks for 2,000 submissions and 20 kills: that is the run with
-// MADOGUCHI_FULL_FAULTS=1. By default it runs 500 submissions and 20 kills
-// to keep `go test ./...` short.
+// 2,000 submissions and 20 kills, as the issue asks: about a minute on two
+// cores. MADOGUCHI_FAULTS=N changes the number of submissions.
 func TestFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
 	}
-	n := 500
-	if os.Getenv("MADOGUCHI_FULL_FAULTS") == "1" {
-		n = 2000
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("MADOGUCHI_FAULTS")); err == nil && v >= 20 {
+		n = v
 	}
-	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{"desk": "deskpass"}})
+	// The cuts make the server log every broken connection: keep it quiet.
+	quiet := slog.New(slog.DiscardHandler)
+	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{"desk": "deskpass"}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
+	"github.com/madoguchi/madoguchi/mailflow/facility"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 	"github.com/madoguchi/madoguchi/mailflow/outbound"
 	"github.com/madoguchi/madoguchi/scheduler"
@@ -63,6 +64,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	var facilities *facility.List
+	if cfg.Service == "facility" {
+		if facilities, err = facility.LoadList(cfg.Facility.FacilityList); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("facility.facility_list: %w", err)
+		}
+	}
 	a := &App{cfg: cfg, Store: st, log: log, now: now}
 	a.sender = outbound.New(outbound.Options{
 		Address: cfg.SMTP.Address, TLS: cfg.SMTP.TLS, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
@@ -71,7 +79,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}, reportingQueue{Store: st, events: opts.Events, now: now})
 	a.Desk = desk.New(desk.Options{
 		Config: cfg, Store: st, Templates: tmpl, Now: now, Logger: log.With("part", "desk"),
-		Events: opts.Events, Hash: opts.Hash, Enqueued: a.sender.Kick,
+		Events: opts.Events, Hash: opts.Hash, Enqueued: a.sender.Kick, Facilities: facilities,
 		ForwardingChanged: func() {
 			if err := a.ExportForwarding(context.Background()); err != nil {
 				log.Error("forwarding export failed; the nightly job retries", "err", err)
@@ -105,6 +113,9 @@ func (a *App) ExportForwarding(ctx context.Context) error {
 	}
 	return err
 }
+
+// Name is the desk's name (config name).
+func (a *App) Name() string { return a.cfg.Name }
 
 // Close closes the database.
 func (a *App) Close() error { return a.Store.Close() }

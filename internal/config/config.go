@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,16 +27,25 @@ type Config struct {
 	Database  Database `yaml:"database"`
 	Operators []string `yaml:"operators"`
 	// ProgramAdministrators may send bulk registrations (a CSV attached).
-	ProgramAdministrators []string      `yaml:"program_administrators"`
-	Forwarding            Forwarding    `yaml:"forwarding"`
-	Jobs                  Jobs          `yaml:"jobs"`
-	OperatorAuth          OperatorAuth  `yaml:"operator_auth"`
-	Limits                Limits        `yaml:"limits"`
-	AccessCodes           AccessCodes   `yaml:"access_codes"`
-	Templates             Templates     `yaml:"templates"`
-	Institutions          []Institution `yaml:"institutions_with_staff"`
-	Log                   Log           `yaml:"log"`
-	ShutdownGrace         time.Duration `yaml:"shutdown_grace"`
+	ProgramAdministrators []string   `yaml:"program_administrators"`
+	Forwarding            Forwarding `yaml:"forwarding"`
+	Jobs                  Jobs       `yaml:"jobs"`
+	// Name tells desks apart (logs, database file); Service is what the
+	// desk does: "id" (the ID registration desk) or "facility" (the
+	// cancer registry's facility connection service, seed 004).
+	Name     string       `yaml:"name"`
+	Service  string       `yaml:"service"`
+	Facility FacilityDesk `yaml:"facility"`
+	// Desks are the other desks one process serves (config key desks:
+	// a list of overrides of this file's keys), each complete.
+	Desks         []*Config     `yaml:"-"`
+	OperatorAuth  OperatorAuth  `yaml:"operator_auth"`
+	Limits        Limits        `yaml:"limits"`
+	AccessCodes   AccessCodes   `yaml:"access_codes"`
+	Templates     Templates     `yaml:"templates"`
+	Institutions  []Institution `yaml:"institutions_with_staff"`
+	Log           Log           `yaml:"log"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 }
 
 // Desk describes the registration desk itself.
@@ -172,6 +182,27 @@ type Jobs struct {
 	StatusHTML string `yaml:"status_html"`
 }
 
+// FacilityDesk configures the facility connection service desk.
+type FacilityDesk struct {
+	// Mobile carriers' domains, refused for applications (the seed).
+	MobileDomains []string `yaml:"mobile_domains"`
+	// The facility list: CSV prefecture,name[,code].
+	FacilityList string `yaml:"facility_list"`
+	// How long the number sent for the main application is valid.
+	TokenValidFor time.Duration `yaml:"token_valid_for"`
+	// Operators are reminded of applications not phone-verified after
+	// these many days.
+	VerifyReminderDays int    `yaml:"verify_reminder_days"`
+	VerifyReminders    string `yaml:"verify_reminders"` // cron spec, default "0 10 * * *"
+	// Where the initial password is changed (in the approved notice).
+	PasswordChangeURL string `yaml:"password_change_url"`
+	// Where to ask about the facility list, for "no such facility".
+	Contact string `yaml:"contact"`
+}
+
+// AllDesks is this desk followed by the others.
+func (c *Config) AllDesks() []*Config { return append([]*Config{c}, c.Desks...) }
+
 // IsProgramAdministrator reports whether addr may send bulk registrations.
 func (c *Config) IsProgramAdministrator(addr string) bool {
 	for _, a := range c.ProgramAdministrators {
@@ -211,6 +242,125 @@ func Load(path string) (*Config, error) {
 // Parse decodes, fills defaults and validates. getenv supplies the
 // *_env secrets so tests need no process environment.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, Problems{err.Error()}
+	}
+	desks, hasDesks := raw["desks"]
+	if hasDesks {
+		delete(raw, "desks")
+		var err error
+		if data, err = yaml.Marshal(raw); err != nil {
+			return nil, Problems{err.Error()}
+		}
+	}
+	c, err := parseOne(data, getenv)
+	if err != nil || !hasDesks {
+		return c, err
+	}
+	list, ok := desks.([]any)
+	if !ok {
+		return nil, Problems{"desks: must be a list of desks (each a set of keys that override the top level)"}
+	}
+	var problems Problems
+	names := map[string]bool{c.Name: true}
+	for i, d := range list {
+		entry, ok := d.(map[string]any)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("desks[%d]: must be a mapping of keys", i))
+			continue
+		}
+		merged := mergeMaps(raw, entry)
+		// Each desk keeps its own database unless told otherwise.
+		if _, set := lookup(entry, "database", "path"); !set {
+			name, _ := entry["name"].(string)
+			if name == "" {
+				name = fmt.Sprintf("desk%d", i+1)
+			}
+			base := c.Database.Path
+			ext := filepath.Ext(base)
+			setPath(merged, strings.TrimSuffix(base, ext)+"-"+name+ext, "database", "path")
+		}
+		out, err := yaml.Marshal(merged)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("desks[%d]: %v", i, err))
+			continue
+		}
+		dc, err := parseOne(out, getenv)
+		var ps Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				problems = append(problems, fmt.Sprintf("desks[%d].%s", i, p))
+			}
+			continue
+		} else if err != nil {
+			problems = append(problems, fmt.Sprintf("desks[%d]: %v", i, err))
+			continue
+		}
+		if names[dc.Name] {
+			problems = append(problems, fmt.Sprintf("desks[%d].name: %q is used by another desk; give each desk its own name", i, dc.Name))
+		}
+		names[dc.Name] = true
+		for _, other := range c.AllDesks() {
+			if other.Database.Path == dc.Database.Path {
+				problems = append(problems, fmt.Sprintf("desks[%d].database.path: %s is used by another desk", i, dc.Database.Path))
+			}
+		}
+		c.Desks = append(c.Desks, dc)
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return c, nil
+}
+
+// mergeMaps overlays b on a (recursively for mappings); a is not changed.
+func mergeMaps(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if bm, ok := v.(map[string]any); ok {
+			if am, ok := out[k].(map[string]any); ok {
+				out[k] = mergeMaps(am, bm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func lookup(m map[string]any, keys ...string) (any, bool) {
+	var cur any = m
+	for _, k := range keys {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = mm[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func setPath(m map[string]any, v any, keys ...string) {
+	for _, k := range keys[:len(keys)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+		} else {
+			next = mergeMaps(next, nil)
+		}
+		m[k] = next
+		m = next
+	}
+	m[keys[len(keys)-1]] = v
+}
+
+func parseOne(data []byte, getenv func(string) string) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -230,6 +380,23 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 }
 
 func (c *Config) applyDefaults() {
+	setDefault(&c.Service, "id")
+	setDefault(&c.Name, c.Service)
+	if c.Service == "facility" {
+		setDefault(&c.Desk.Name, "医療機関オンライン接続サービス")
+		setDefault(&c.Desk.ReferencePrefix, "GAN")
+		if len(c.Facility.MobileDomains) == 0 {
+			c.Facility.MobileDomains = []string{"docomo.ne.jp", "softbank.ne.jp", "ezweb.ne.jp", "i.softbank.jp", "au.com",
+				"disney.ne.jp", "vodafone.ne.jp", "willcom.com", "ymobile.ne.jp", "y-mobile.ne.jp", "emnet.ne.jp", "rakuten.jp", "uqmobile.jp"}
+		}
+	}
+	if c.Facility.TokenValidFor == 0 {
+		c.Facility.TokenValidFor = 24 * time.Hour
+	}
+	if c.Facility.VerifyReminderDays == 0 {
+		c.Facility.VerifyReminderDays = 7
+	}
+	setDefault(&c.Facility.VerifyReminders, "0 10 * * *")
 	setDefault(&c.Desk.Timezone, "Asia/Tokyo")
 	setDefault(&c.Desk.ReferencePrefix, "MDG")
 	setDefault(&c.Desk.Language, "ja")
@@ -456,6 +623,10 @@ func (c *Config) validate(getenv func(string) string) Problems {
 	}
 	if c.AccessCodes.Digits < 6 || c.AccessCodes.Digits > 18 {
 		add("access_codes.digits", "must be between 6 and 18")
+	}
+	checkOneOf("service", c.Service, "id", "facility")
+	if c.Service == "facility" && c.Facility.FacilityList == "" {
+		add("facility.facility_list", "is required for a facility desk (CSV: prefecture,name[,code])")
 	}
 	checkOneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	checkOneOf("log.format", c.Log.Format, "text", "json")

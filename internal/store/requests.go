@@ -178,3 +178,16 @@ func (t *Tx) CountRequests(kind, state string) (int, error) {
 	err := t.queryRow(`SELECT count(*) FROM requests WHERE kind = ? AND state = ?`, kind, state).Scan(&n)
 	return n, err
 }
+
+// SetRequestFields replaces the stored fields of a request (never a secret).
+func (t *Tx) SetRequestFields(r *Request, fields map[string]string) error {
+	data, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(`UPDATE requests SET fields = ? WHERE id = ?`, string(data), r.ID); err != nil {
+		return err
+	}
+	r.Fields = fields
+	return nil
+}

@@ -41,6 +41,12 @@ func (d *Desk) classify(in *inbound) (result, error) {
 			}
 		}
 	}
+	if d.cfg.Service == "facility" {
+		if req != nil {
+			return d.facilityReply(in)
+		}
+		return d.facilityNew(in)
+	}
 	if in.bulk != nil && req == nil {
 		return d.bulkRegistration(in, in.bulk)
 	}

@@ -7,6 +7,7 @@
 package desk
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/facility"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 	"github.com/madoguchi/madoguchi/mailflow/message"
 	"github.com/madoguchi/madoguchi/templates"
@@ -49,6 +51,8 @@ type Options struct {
 	// Enqueued, when set, is called after a commit that queued notices,
 	// so the sender can wake up at once instead of at its next poll.
 	Enqueued func()
+	// Facilities is the facility list of a facility desk.
+	Facilities *facility.List
 	// ForwardingChanged, when set, is called after a commit that started
 	// or ended a forwarding, so the mail server's map is written again.
 	ForwardingChanged func()
@@ -67,6 +71,7 @@ type Desk struct {
 	limits message.Limits
 	// onForwarding is Options.ForwardingChanged.
 	onForwarding func()
+	facilities   *facility.List
 }
 
 // New returns a Desk.
@@ -74,6 +79,7 @@ func New(opts Options) *Desk {
 	d := &Desk{
 		cfg: opts.Config, store: opts.Store, tmpl: opts.Templates, now: opts.Now, log: opts.Logger,
 		events: opts.Events, hash: opts.Hash, kick: opts.Enqueued, onForwarding: opts.ForwardingChanged,
+		facilities: opts.Facilities,
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -203,7 +209,7 @@ func (d *Desk) handle(in *inbound) (result, error) {
 	if in.delivery.Truncated {
 		return d.refuseTruncated(in)
 	}
-	m, err := message.Parse(strings.NewReader(string(in.delivery.Raw)), d.limits)
+	m, err := message.Parse(bytes.NewReader(in.delivery.Raw), d.limits)
 	if err != nil {
 		var pe *message.ParseError
 		if errors.As(err, &pe) {

@@ -160,7 +160,9 @@ func (d *Desk) queue(in *inbound, n notice) error {
 		out.References = []string{in.request.ThreadRoot}
 	}
 	q := store.Queued{Notice: out, Kind: n.kind, RequestID: in.requestID, Sensitive: n.sensitive, Urgent: urgentNotices[n.kind]}
-	if !d.cfg.IsOperator(n.to[0]) {
+	// The cap stops loops: it holds back answers to the recipient's own
+	// mail, never what an operator decided or a job sends.
+	if !d.cfg.IsOperator(n.to[0]) && strings.EqualFold(n.to[0], in.from) {
 		since, err := in.tx.RepliesSince(n.to[0], in.now.Add(-time.Hour))
 		if err != nil {
 			return err

@@ -30,6 +30,8 @@ var commandVerbs = map[string]string{
 	"documents-received": "documents-received", "documents received": "documents-received",
 	"fax received": "documents-received", "fax-received": "documents-received", "書類受領": "documents-received", "fax受領": "documents-received",
 	"note": "note", "メモ": "note",
+	"phone-verified": "phone-verified", "phone verified": "phone-verified", "電話確認済み": "phone-verified", "電話確認済": "phone-verified",
+	"cancel": "cancel", "取消": "cancel", "取り消し": "cancel",
 }
 
 // Verbs that need a text, and the verbs that need none.
@@ -123,6 +125,24 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 		}
 	case !req.Open():
 		err = refuse("この申請はすでに完了しています（"+stateText("ja", req.State)+"）。", "This request is already closed ("+req.State+").")
+	case c.verb == "phone-verified":
+		if req.Kind != KindFacilityApplication || req.State != store.StateAwaitingVerification {
+			err = refuse("電話確認を記録できるのは、受付済みで確認待ちの利用申請だけです。", "Phone verification applies to a received facility application waiting for it.")
+			break
+		}
+		if err = d.setState(in, store.StateVerified, false, actor, "verified by phone"); err == nil {
+			err = d.operatorResult(in, c.line, map[string]string{"ja": "電話確認を記録しました。承認できます。", "en": "Phone verification recorded; the application can be approved."}[in.lang])
+		}
+	case c.verb == "cancel":
+		if req.Kind != KindFacilityService {
+			err = refuse("取消はサービス利用申請にのみ使えます。", "cancel applies to service applications only.")
+			break
+		}
+		err = d.facilityServiceDecision(in, actor, store.StateCancelled)
+	case c.verb == "approve" && req.Kind == KindFacilityApplication:
+		err = d.approveFacility(in, actor)
+	case c.verb == "approve" && req.Kind == KindFacilityService:
+		err = d.facilityServiceDecision(in, actor, store.StateApproved)
 	case c.verb == "approve":
 		err = d.approve(in, actor, c.text)
 	case c.verb == "reject":
@@ -130,7 +150,11 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 			err = d.clearSecret(in)
 		}
 		if err == nil {
-			err = d.queue(in, notice{kind: "rejected", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
+			kind := "rejected"
+			if req.Kind == KindFacilityApplication {
+				kind = "facility_rejected"
+			}
+			err = d.queue(in, notice{kind: kind, to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
 				data: noticeData{Reason: c.text}})
 		}
 	case c.verb == "need-documents":

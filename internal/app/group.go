@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/madoguchi/madoguchi/internal/config"
+)
+
+// Group is every desk one process serves (config desks:), each with its
+// own mailbox, database, operators and templates.
+type Group struct {
+	Apps []*App
+}
+
+// NewGroup opens every desk of cfg.
+func NewGroup(ctx context.Context, cfg *config.Config, opts Options) (*Group, error) {
+	g := &Group{}
+	for _, dc := range cfg.AllDesks() {
+		o := opts
+		if o.Logger != nil {
+			o.Logger = o.Logger.With("desk", dc.Name)
+		}
+		a, err := New(ctx, dc, o)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("desk %s: %w", dc.Name, err)
+		}
+		g.Apps = append(g.Apps, a)
+	}
+	return g, nil
+}
+
+// Close closes every desk's database.
+func (g *Group) Close() error {
+	var errs []error
+	for _, a := range g.Apps {
+		errs = append(errs, a.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Once runs one pass of every desk.
+func (g *Group) Once(ctx context.Context) (Summary, error) {
+	var total Summary
+	for _, a := range g.Apps {
+		s, err := a.Once(ctx)
+		total.Processed += s.Processed
+		total.Sent += s.Sent
+		total.Retrying += s.Retrying
+		total.Failed += s.Failed
+		if err != nil {
+			return total, fmt.Errorf("desk %s: %w", a.cfg.Name, err)
+		}
+	}
+	return total, nil
+}
+
+// Run runs every desk until ctx ends.
+func (g *Group) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(g.Apps))
+	for i, a := range g.Apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Run(ctx); err != nil {
+				errs[i] = fmt.Errorf("desk %s: %w", a.cfg.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Desk finds a desk by name.
+func (g *Group) Desk(name string) (*App, bool) {
+	for _, a := range g.Apps {
+		if a.cfg.Name == name {
+			return a, true
+		}
+	}
+	return nil, false
+}
