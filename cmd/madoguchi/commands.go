@@ -64,16 +64,19 @@ func checkConfig(path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := templates.Load(cfg.Templates.Dir, cfg.Desk.Location); err != nil {
-		return fmt.Errorf("templates.dir: %w", err)
+	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
+	for _, dc := range cfg.AllDesks() {
+		if _, err := templates.Load(dc.Templates.Dir, dc.Desk.Location); err != nil {
+			return fmt.Errorf("desk %s: templates.dir: %w", dc.Name, err)
+		}
+		auth := "operators must pass DKIM or SPF per Authentication-Results from " + dc.OperatorAuth.AuthservID
+		if !dc.OperatorAuthRequired() {
+			auth = "WARNING: operator commands are trusted on the From header alone (operator_auth.required: false)"
+		}
+		fmt.Fprintf(stdout, "  desk %s (%s): %s (IDs @%s, %s)\n  imap %s (%s) %s -> %s / %s\n  smtp %s (%s)\n  database %s\n  %d operators; %s\n",
+			dc.Name, dc.Service, dc.Desk.Address, dc.Desk.Domain, dc.Desk.Timezone, dc.IMAP.Address, dc.IMAP.TLS, dc.IMAP.Mailbox,
+			dc.IMAP.Processed, dc.IMAP.Quarantine, dc.SMTP.Address, dc.SMTP.TLS, dc.Database.Path, len(dc.Operators), auth)
 	}
-	auth := "operators must pass DKIM or SPF per Authentication-Results from " + cfg.OperatorAuth.AuthservID
-	if !cfg.OperatorAuthRequired() {
-		auth = "WARNING: operator commands are trusted on the From header alone (operator_auth.required: false)"
-	}
-	fmt.Fprintf(stdout, "%s: configuration is valid\n  desk %s (IDs @%s, %s)\n  imap %s (%s) %s -> %s / %s\n  smtp %s (%s)\n  database %s\n  %d operators; %s\n",
-		path, cfg.Desk.Address, cfg.Desk.Domain, cfg.Desk.Timezone, cfg.IMAP.Address, cfg.IMAP.TLS, cfg.IMAP.Mailbox,
-		cfg.IMAP.Processed, cfg.IMAP.Quarantine, cfg.SMTP.Address, cfg.SMTP.TLS, cfg.Database.Path, len(cfg.Operators), auth)
 	return nil
 }
 

@@ -15,12 +15,15 @@ func TestExampleIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Parse(data, env(map[string]string{"MADOGUCHI_IMAP_PASSWORD": "i", "MADOGUCHI_SMTP_PASSWORD": "s"}))
+	cfg, err := Parse(data, env(map[string]string{"MADOGUCHI_IMAP_PASSWORD": "i", "MADOGUCHI_SMTP_PASSWORD": "s", "MADOGUCHI_FACILITY_IMAP_PASSWORD": "f"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
 	if cfg.IMAP.Password != "i" || cfg.SMTP.Password != "s" {
 		t.Errorf("passwords from the environment not applied")
+	}
+	if len(cfg.Desks) != 1 || cfg.Desks[0].Service != "facility" || cfg.Desks[0].IMAP.Password != "f" {
+		t.Errorf("the example's second desk: %+v", cfg.Desks)
 	}
 	if cfg.Desk.Location.String() != "Asia/Tokyo" || !cfg.OperatorAuthRequired() || len(cfg.Operators) != 2 {
 		t.Errorf("unexpected values: %+v", cfg.Desk)

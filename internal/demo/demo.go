@@ -24,9 +24,22 @@ import (
 	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
+	"github.com/madoguchi/madoguchi/mailflow/message"
 )
 
 const (
+	facilityUser     = "canreg"
+	facilityPassword = "canregpass"
+	facilityAddress  = "canreg@madoguchi.example"
+	facilityList     = "都道府県,医療機関名,コード\n東京都,国立がん研究センター中央病院,131001\n東京都,がん研有明病院,131002\n大阪府,大阪国際がんセンター,271001\n"
+	// facilityDesk is the second desk of the demo (config desks:).
+	facilityDesk = `desks:
+  - name: facility
+    service: facility
+    desk: {address: %s, name: 医療機関オンライン接続サービス (demo)}
+    imap: {username: %s, password: %s}
+    facility: {facility_list: %q, password_change_url: "https://mio.example/ikss/"}
+`
 	deskUser     = "desk"
 	deskPassword = "deskpass"
 	deskAddress  = "desk@madoguchi.example"
@@ -37,7 +50,7 @@ const (
 // and prints a transcript. With serve it then keeps everything running
 // until ctx ends, for a person with a real mail client.
 func Run(ctx context.Context, serve bool, out io.Writer) error {
-	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{deskUser: deskPassword}})
+	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{deskUser: deskPassword, facilityUser: facilityPassword}})
 	if err != nil {
 		return fmt.Errorf("start IMAP server: %w", err)
 	}
@@ -53,19 +66,26 @@ func Run(ctx context.Context, serve bool, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 
-	cfg, err := config.Parse([]byte(Config(imapSrv.Addr, sink.Addr, filepath.Join(dir, "desk.db"))), os.Getenv)
+	facilities := filepath.Join(dir, "facilities.csv")
+	if err := os.WriteFile(facilities, []byte(facilityList), 0o644); err != nil {
+		return err
+	}
+	yaml := Config(imapSrv.Addr, sink.Addr, filepath.Join(dir, "desk.db")) + fmt.Sprintf(facilityDesk, facilityAddress, facilityUser, facilityPassword, facilities)
+	cfg, err := config.Parse([]byte(yaml), os.Getenv)
 	if err != nil {
 		return err
 	}
 	p := &printer{out: out}
-	fmt.Fprintf(out, "madoguchi demo\n  IMAP %s (user %s / %s)\n  SMTP sink %s\n  database %s\n\n", imapSrv.Addr, deskUser, deskPassword, sink.Addr, cfg.Database.Path)
-	a, err := app.New(ctx, cfg, app.Options{Events: p.event})
+	fmt.Fprintf(out, "madoguchi demo: two desks\n  IMAP %s (users %s / %s and %s / %s)\n  SMTP sink %s\n  databases %s, %s\n\n", imapSrv.Addr,
+		deskUser, deskPassword, facilityUser, facilityPassword, sink.Addr, cfg.Database.Path, cfg.Desks[0].Database.Path)
+	g, err := app.NewGroup(ctx, cfg, app.Options{Events: p.event})
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer g.Close()
+	a := g.Apps[0]
 
-	d := &driver{imap: imapSrv, sink: sink, app: a, p: p}
+	d := &driver{imap: imapSrv, sink: sink, app: a, group: g, p: p}
 	if err := d.script(ctx); err != nil {
 		return err
 	}
@@ -77,8 +97,9 @@ func Run(ctx context.Context, serve bool, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nServing until interrupted (Ctrl-C). Connect a mail client:\n  IMAP %s  user %q password %q (no TLS)\n  the desk answers through the SMTP sink at %s\n  write to %s; operator replies from %s are trusted in this demo\n",
 		imapSrv.Addr, deskUser, deskPassword, sink.Addr, deskAddress, operator)
+	fmt.Fprintf(out, "  the facility desk: IMAP user %q password %q, write to %s\n", facilityUser, facilityPassword, facilityAddress)
 	go d.echoSink(ctx)
-	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := g.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
@@ -114,11 +135,12 @@ institutions_with_staff:
 }
 
 type driver struct {
-	imap *loopback.IMAPServer
-	sink *loopback.SMTPSink
-	app  *app.App
-	p    *printer
-	seen int // sink messages already printed
+	imap  *loopback.IMAPServer
+	sink  *loopback.SMTPSink
+	app   *app.App
+	group *app.Group
+	p     *printer
+	seen  int // sink messages already printed
 }
 
 func (d *driver) deliver(m samples.Mail) error {
@@ -130,7 +152,7 @@ func (d *driver) deliver(m samples.Mail) error {
 
 func (d *driver) pass(ctx context.Context, title string) error {
 	fmt.Fprintf(d.p.out, "== %s ==\n", title)
-	s, err := d.app.Once(ctx)
+	s, err := d.group.Once(ctx)
 	if err != nil {
 		return err
 	}
@@ -186,7 +208,74 @@ func (d *driver) script(ctx context.Context) error {
 		Body: "reject: the institution e-mail address could not be confirmed; please apply with your university address\n"}); err != nil {
 		return err
 	}
-	return d.pass(ctx, "3. operators approve one application and reject the other by replying")
+	if err := d.pass(ctx, "3. operators approve one application and reject the other by replying"); err != nil {
+		return err
+	}
+	return d.facilityScript(ctx)
+}
+
+// facilityScript is the second desk: the cancer registry's facility
+// connection service (seed 004).
+func (d *driver) facilityScript(ctx context.Context) error {
+	hospital := "iji@ariake-hosp.example"
+	for _, m := range []samples.Mail{
+		{From: "医事課 <" + hospital + ">", Subject: "利用申請", Body: "医療機関オンライン接続サービスの利用を申請します。"},
+		{From: "someone@docomo.ne.jp", Subject: "利用申請", Body: "申請します"},
+	} {
+		m.To = facilityAddress
+		if err := d.imap.Append(facilityUser, "INBOX", m.Build()); err != nil {
+			return err
+		}
+	}
+	if err := d.pass(ctx, "4. the facility desk: provisional applications (one from a mobile carrier's address)"); err != nil {
+		return err
+	}
+	ref, msgID, body, err := d.lastTo(hospital)
+	if err != nil {
+		return err
+	}
+	token := regexp.MustCompile(`仮申請番号: (\d+)`).FindStringSubmatch(body)
+	if token == nil {
+		return errors.New("the facility desk sent no provisional number")
+	}
+	form := "申請種別: 利用本申請\n仮申請番号: " + token[1] + "\n都道府県: 東京\n医療機関名: ｶﾞﾝ研有明病院\n施設管理者氏名: 医療 太郎\n" +
+		"施設管理者氏名(全角フリカナ): イリョウ タロウ\n申請者氏名: 医療 一郎\n申請者氏名(全角フリカナ): イリョウ イチロウ\n施設内部署: 医事課\n" +
+		"施設内役職: 課長\n施設代表電話番号: 012-123-1234\n内線番号: 1234\n利用規約への同意: 同意する\n"
+	form = strings.Replace(form, "ｶﾞﾝ研有明病院", "がん研有明", 1)
+	reply := samples.Mail{From: hospital, To: facilityAddress, Subject: "Re: [" + ref + "] 利用申請URLのご案内", InReplyTo: msgID, Body: form}
+	if err := d.imap.Append(facilityUser, "INBOX", reply.Build()); err != nil {
+		return err
+	}
+	if err := d.pass(ctx, "5. the main application (facility searched by partial name)"); err != nil {
+		return err
+	}
+	for _, cmd := range []string{"電話確認済み", "承認"} {
+		m := samples.Mail{From: operator, To: facilityAddress, Subject: "Re: [" + ref + "] 利用申請受付のご案内", Body: cmd + "\n"}
+		if err := d.imap.Append(facilityUser, "INBOX", m.Build()); err != nil {
+			return err
+		}
+	}
+	return d.pass(ctx, "6. operators verify by phone and approve: user ID and VPN-ID to the applicant, the initial password to operators only")
+}
+
+// lastTo is the reference, Message-ID and text of the newest notice to addr.
+func (d *driver) lastTo(addr string) (ref, messageID, text string, err error) {
+	msgs := d.sink.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if !strings.EqualFold(msgs[i].To[0], addr) {
+			continue
+		}
+		m, err := message.Parse(strings.NewReader(string(msgs[i].Data)), message.DefaultLimits())
+		if err != nil {
+			return "", "", "", err
+		}
+		r := regexp.MustCompile(`\[([A-Z]+-\d{4}-\d{6})\]`).FindStringSubmatch(m.Subject)
+		if r == nil {
+			return "", "", "", fmt.Errorf("the notice to %s has no reference", addr)
+		}
+		return r[1], m.MessageID, m.Text, nil
+	}
+	return "", "", "", fmt.Errorf("no notice reached %s", addr)
 }
 
 // reference finds the reference and Message-ID of the received notice
@@ -242,13 +331,22 @@ func (d *driver) check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	facilityLeft, err := d.imap.List(facilityUser, "INBOX")
+	if err != nil {
+		return err
+	}
+	left = append(left, facilityLeft...)
 	processed, err := d.imap.List(deskUser, "Processed")
 	if err != nil {
 		return err
 	}
-	pending, err := d.app.Store.Outbox(ctx, store.OutboxPending)
-	if err != nil {
-		return err
+	var pending []store.OutboxEntry
+	for _, a := range d.group.Apps {
+		rows, err := a.Store.Outbox(ctx, store.OutboxPending)
+		if err != nil {
+			return err
+		}
+		pending = append(pending, rows...)
 	}
 	fmt.Fprintf(d.p.out, "== summary ==\n   INBOX: %d left; Processed: %d messages; outbox pending: %d\n", len(left), len(processed), len(pending))
 	for _, m := range processed {

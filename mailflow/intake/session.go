@@ -131,6 +131,33 @@ func (in *Intake) setUp(s *session) error {
 	}
 	s.uidValidity = sel.UIDValidity
 	in.log.Debug("mailbox selected", "mailbox", in.opts.Mailbox, "uidvalidity", sel.UIDValidity, "messages", sel.NumMessages)
+	return in.finishExpunges(s)
+}
+
+// finishExpunges removes the messages left flagged \Deleted in the mailbox.
+// The desk flags a message only once it is recorded (and filed), and a
+// crash or a cut between STORE and EXPUNGE would otherwise leave it in the
+// mailbox for good: every search skips \Deleted messages. Like the plain
+// EXPUNGE of deleteUID, this also removes mail someone else flagged.
+func (in *Intake) finishExpunges(s *session) error {
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("search %s for deleted mail: %w", in.opts.Mailbox, err)
+	}
+	uids := data.AllUIDs()
+	if len(uids) == 0 {
+		return nil
+	}
+	var expunge *imapclient.ExpungeCommand
+	if s.caps.Has(imap.CapUIDPlus) {
+		expunge = s.c.UIDExpunge(imap.UIDSetNum(uids...))
+	} else {
+		expunge = s.c.Expunge()
+	}
+	if err := expunge.Close(); err != nil {
+		return fmt.Errorf("expunge %s: %w", in.opts.Mailbox, err)
+	}
+	in.log.Info("expunged messages left flagged deleted by an interrupted pass", "count", len(uids))
 	return nil
 }
 
