@@ -352,3 +352,56 @@ func TestDigestFigures(t *testing.T) {
 		t.Fatalf("a second digest the same day: %v", got)
 	}
 }
+
+// On a facility desk, operators hear once of an application still not
+// verified by phone after facility.verify_reminder_days.
+func TestFacilityVerifyReminder(t *testing.T) {
+	d := newDesk(t)
+	list := filepath.Join(d.dir, "facilities.csv")
+	os.WriteFile(list, []byte("東京都,がん研有明病院,1\n"), 0o644)
+	cfg, err := config.Parse(fmt.Appendf(nil, `desk: {address: canreg@madoguchi.test, domain: madoguchi.test}
+imap: {address: "127.0.0.1:1", tls: none, username: canreg, password: pw}
+smtp: {address: "%s", tls: none}
+database: {path: %q}
+operators: [ops@madoguchi.test]
+operator_auth: {required: false}
+service: facility
+facility: {facility_list: %q}
+`, d.sink.Addr, filepath.Join(d.dir, "facility.db"), list), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{Now: d.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	err = a.Store.Tx(context.Background(), func(tx *store.Tx) error {
+		for i, age := range []int{8, 3} {
+			r := &store.Request{Reference: fmt.Sprintf("GAN-2026-%06d", i+1), Kind: "facility_application", State: store.StateAwaitingVerification,
+				Applicant: "iji@hosp.example", Fields: map[string]string{"facility": "がん研有明病院", "applicant_name": "医療 一郎"},
+				CreatedAt: d.now.Add(-time.Duration(age) * 24 * time.Hour)}
+			if err := tx.CreateRequest(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for day := 0; day < 2; day++ {
+		if _, err := a.Scheduler.RunByHand(context.Background(), scheduler.JobVerifyReminders); err != nil {
+			t.Fatal(err)
+		}
+		a.DeliverOutbox(context.Background())
+		got := d.fresh()
+		if day == 0 && (len(got) != 1 || !strings.Contains(got[0], "GAN-2026-000001") || !strings.HasPrefix(got[0], "ops@madoguchi.test")) {
+			t.Fatalf("first run: %v", got)
+		}
+		if day == 1 && len(got) != 0 {
+			t.Fatalf("repeated: %v", got)
+		}
+		d.add(24 * time.Hour)
+	}
+}
