@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/madoguchi/madoguchi/internal/config"
 	"io"
 
 	"github.com/madoguchi/madoguchi/internal/benchmark"
@@ -27,6 +28,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// The same soft memory limit as `run`, so the peak RSS is the daemon's.
+	applyMemoryLimit(&config.Config{})
 	if fs.NArg() != 0 || *n < 1 || !(*share > 0 && *share <= 1) || *replies < 1 || *replies > 100 {
 		fs.Usage()
 		return 2

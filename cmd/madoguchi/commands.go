@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/madoguchi/madoguchi/internal/app"
@@ -27,11 +28,25 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// applyMemoryLimit sets the runtime's soft memory limit from the
+// configuration unless GOMEMLIMIT is set.
+func applyMemoryLimit(cfg *config.Config) {
+	if os.Getenv("GOMEMLIMIT") != "" || cfg.MemoryLimit < 0 {
+		return
+	}
+	limit := cfg.MemoryLimit
+	if limit == 0 {
+		limit = 100 << 20
+	}
+	debug.SetMemoryLimit(limit)
+}
+
 func runDaemon(ctx context.Context, path string, logOut io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
+	applyMemoryLimit(cfg)
 	log := newLogger(cfg, logOut)
 	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: log})
 	if err != nil {
@@ -49,6 +64,7 @@ func runOnce(ctx context.Context, path string, stdout, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	applyMemoryLimit(cfg)
 	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: newLogger(cfg, logOut)})
 	if err != nil {
 		return err

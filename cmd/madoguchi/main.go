@@ -36,6 +36,9 @@ commands:
   jobs run NAME -config FILE run a job now (idempotent: it sends nothing twice)
   forwarding export -config FILE
                              write the forwarding map of renamed IDs (Postfix table and CSV)
+  bench [-n 10000] [-password-share 0.2] [-replies 20]
+                             benchmark the desk on in-process IMAP and SMTP servers: stage rates,
+                             bound, ratio, access-code latency, peak RSS
   import -config FILE [-o RESULT.csv] [-lang ja|en] FILE.csv
                              bulk registration from a CSV, with a progress bar
 `
@@ -119,6 +122,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		err = exportForwarding(ctx, *path, stdout, stderr)
 	case "import":
 		return runImport(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -77,6 +78,8 @@ type deskResult struct {
 	kinds      map[string]int
 	latencies  []time.Duration
 	peakRSS    int64 // VmHWM when the last notice arrived
+	sinkBytes  int64 // notice bytes the in-process sink holds
+	heapInUse  int64 // Go heap in use when the last notice arrived
 }
 
 // runDesk runs the whole desk (app.New, app.Run with IDLE) against the
@@ -162,6 +165,9 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 
 	expected, err := waitDrained(ctx, a, imapSrv, sink, &sent, base, res.messages, progress, start)
 	res.peakRSS = peakRSS()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.heapInUse = int64(ms.HeapInuse)
 	if err != nil {
 		stopDesk()
 		return nil, err
@@ -178,6 +184,7 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 	res.notices = len(got)
 	var last time.Time
 	for _, r := range got {
+		res.sinkBytes += int64(len(r.Data))
 		if r.At.After(last) {
 			last = r.At
 		}
