@@ -132,8 +132,10 @@ func (s *Scheduler) Due(ctx context.Context, name string) (ran bool, outcome str
 		return false, "", err
 	}
 	if !found {
-		// Mark the baseline so the next slot counts as due.
-		_, err := s.opts.Log.ClaimJobRun(ctx, name, now.Truncate(time.Minute), now)
+		// Mark the baseline so the next slot counts as due. It is claimed
+		// at the second, not the minute, so that a run by hand in the
+		// minute the daemon started is not taken for this baseline.
+		_, err := s.opts.Log.ClaimJobRun(ctx, name, now.Truncate(time.Second), now)
 		return false, "", err
 	}
 	slot := time.Time{}

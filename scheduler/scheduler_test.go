@@ -181,3 +181,18 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+// A run by hand in the minute the daemon started still runs: the
+// daemon's baseline is not a run.
+func TestRunByHandAfterBaselineInSameMinute(t *testing.T) {
+	var runs atomic.Int32
+	s, clk, _ := setup(t, counting("digest", "0 8 * * *", &runs))
+	ctx := context.Background()
+	clk.add(30 * time.Second)
+	if ran, _, err := s.Due(ctx, "digest"); err != nil || ran {
+		t.Fatalf("baseline: %v %v", ran, err)
+	}
+	if _, err := s.RunByHand(ctx, "digest"); err != nil || runs.Load() != 1 {
+		t.Fatalf("run by hand after the baseline: %v, %d runs", err, runs.Load())
+	}
+}
