@@ -40,6 +40,30 @@ type Deps struct {
 // mail between pages.
 const pageSize = 200
 
+// eachOpen calls fn for every open request in state received by a time,
+// oldest first, a page per transaction; fn's changes commit with its page.
+func (d Deps) eachOpen(ctx context.Context, state string, receivedBy time.Time, fn func(tx *store.Tx, r *store.Request) error) error {
+	after := store.RequestCursor{CreatedAt: time.Unix(0, 0)}
+	for {
+		var page []*store.Request
+		err := d.Store.Tx(ctx, func(tx *store.Tx) error {
+			var err error
+			if page, after, err = tx.OpenRequestsInState(state, receivedBy, after, pageSize); err != nil {
+				return err
+			}
+			for _, r := range page {
+				if err := fn(tx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || len(page) < pageSize {
+			return err
+		}
+	}
+}
+
 // DeskJobs are the scheduled jobs of a desk, with their schedules from
 // the configuration.
 func DeskJobs(d Deps) []Job {
@@ -62,39 +86,19 @@ func DeskJobs(d Deps) []Job {
 func (d Deps) verifyReminders(ctx context.Context, now time.Time) (string, error) {
 	now = now.UTC()
 	days := d.Config.Facility.VerifyReminderDays
-	after := store.RequestCursor{CreatedAt: time.Unix(0, 0)}
 	sent := 0
-	for {
-		var page []*store.Request
-		err := d.Store.Tx(ctx, func(tx *store.Tx) error {
-			var err error
-			page, after, err = tx.OpenRequestsInState(store.StateAwaitingVerification, now.Add(-time.Duration(days)*24*time.Hour), after, pageSize)
-			if err != nil {
-				return err
-			}
-			for _, r := range page {
-				ok, err := tx.ClaimStep(JobVerifyReminders, "verify-reminder:"+r.Reference, r.ID, now)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-				if err := d.Desk.QueueJobNotice(tx, now, desk.JobNotice{Kind: "facility_verify_reminder", Request: r,
-					To: d.Config.Operators[:1], CcOperators: true, Lang: d.Config.Desk.Language,
-					ID: r.Fields["facility"] + " " + r.Fields["applicant_name"], Text: fmt.Sprint(days)}); err != nil {
-					return err
-				}
-				sent++
-			}
-			return nil
-		})
-		if err != nil {
-			return "", err
+	err := d.eachOpen(ctx, store.StateAwaitingVerification, now.Add(-time.Duration(days)*24*time.Hour), func(tx *store.Tx, r *store.Request) error {
+		ok, err := tx.ClaimStep(JobVerifyReminders, "verify-reminder:"+r.Reference, r.ID, now)
+		if err != nil || !ok {
+			return err
 		}
-		if len(page) < pageSize {
-			break
-		}
+		sent++
+		return d.Desk.QueueJobNotice(tx, now, desk.JobNotice{Kind: "facility_verify_reminder", Request: r,
+			To: d.Config.Operators[:1], CcOperators: true, Lang: d.Config.Desk.Language,
+			ID: r.Fields["facility"] + " " + r.Fields["applicant_name"], Text: fmt.Sprint(days)})
+	})
+	if err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("%d operators' reminders of unverified applications", sent), nil
 }
@@ -135,49 +139,29 @@ func (d Deps) reminders(ctx context.Context, now time.Time) (string, error) {
 		{"reminder-1", time.Duration(j.FirstReminderDays) * day, "reminder"},
 	}
 	counts := map[string]int{}
-	after := store.RequestCursor{CreatedAt: time.Unix(0, 0)}
-	for {
-		var page []*store.Request
-		err := d.Store.Tx(ctx, func(tx *store.Tx) error {
-			var err error
-			page, after, err = tx.OpenRequestsInState(store.StateAwaitingDocuments, now.Add(-steps[2].after), after, pageSize)
-			if err != nil {
-				return err
+	err := d.eachOpen(ctx, store.StateAwaitingDocuments, now.Add(-steps[2].after), func(tx *store.Tx, r *store.Request) error {
+		age := now.Sub(r.CreatedAt)
+		for i, s := range steps {
+			if age < s.after {
+				continue
 			}
-			for _, r := range page {
-				age := now.Sub(r.CreatedAt)
-				for i, s := range steps {
-					if age < s.after {
-						continue
-					}
-					done, err := tx.ClaimStep(JobReminders, s.key+":"+r.Reference, r.ID, now)
-					if err != nil {
-						return err
-					}
-					if !done {
-						break // this step and the ones below happened already
-					}
-					// The lower steps are covered by this one.
-					for _, lower := range steps[i+1:] {
-						if _, err := tx.ClaimStep(JobReminders, lower.key+":"+r.Reference, r.ID, now); err != nil {
-							return err
-						}
-					}
-					if err := d.remind(tx, now, r, s.key, s.notice); err != nil {
-						return err
-					}
-					counts[s.key]++
-					break
+			done, err := tx.ClaimStep(JobReminders, s.key+":"+r.Reference, r.ID, now)
+			if err != nil || !done {
+				return err // not done: this step and the ones below happened already
+			}
+			// The lower steps are covered by this one.
+			for _, lower := range steps[i+1:] {
+				if _, err := tx.ClaimStep(JobReminders, lower.key+":"+r.Reference, r.ID, now); err != nil {
+					return err
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return "", err
+			counts[s.key]++
+			return d.remind(tx, now, r, s.key, s.notice)
 		}
-		if len(page) < pageSize {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("%d first reminders, %d second reminders, %d applications expired",
 		counts["reminder-1"], counts["reminder-2"], counts["expire"]), nil

@@ -315,16 +315,22 @@ func (d *Desk) Lane(e intake.Envelope) int {
 // used up this hour's hashing: argon2id is the one expensive stage, and
 // one sender's flood must not starve the others.
 func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, err error) {
-	n, err := in.tx.HashWorkSince(in.from, in.now.Add(-time.Hour))
-	if err != nil {
-		return "", false, err
-	}
-	if n >= d.cfg.Limits.HashesPerSenderPerHour {
-		return "", true, nil
-	}
-	if err := in.tx.RecordHashWork(in.from, in.now); err != nil {
-		return "", false, err
+	if capped, err = d.spendHash(in); err != nil || capped {
+		return "", capped, err
 	}
 	hash, err = secret.Hash(password, d.hash)
 	return hash, false, err
+}
+
+// spendHash counts one hash against the sender's hourly cap, or reports
+// that the cap is reached.
+func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
+	n, err := in.tx.HashWorkSince(in.from, in.now.Add(-time.Hour))
+	if err != nil {
+		return false, err
+	}
+	if n >= d.cfg.Limits.HashesPerSenderPerHour {
+		return true, nil
+	}
+	return false, in.tx.RecordHashWork(in.from, in.now)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/facility"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
@@ -341,8 +342,7 @@ func (d *Desk) facilityPasswordChange(in *inbound, form forms.Form) (result, err
 	} else {
 		problems = append(problems, rules.CheckFacilityPassword("new_password", pw)...)
 		if f["new_password_confirm"] != pw {
-			problems = append(problems, rules.Problem{Field: "new_password_confirm", Code: "password.confirm_mismatch",
-				JA: "確認用のパスワードが一致しません。", EN: "The two passwords do not match."})
+			problems = append(problems, application.ConfirmMismatch("new_password_confirm"))
 		}
 	}
 	if len(problems) > 0 {
@@ -354,15 +354,13 @@ func (d *Desk) facilityPasswordChange(in *inbound, form forms.Form) (result, err
 	}
 	ok := false
 	if u != nil && strings.EqualFold(u.Email, in.from) {
-		n, err := in.tx.HashWorkSince(in.from, in.now.Add(-time.Hour))
+		// Verifying costs a hash too: it counts against the same cap.
+		capped, err := d.spendHash(in)
 		if err != nil {
 			return result{}, err
 		}
-		if n >= d.cfg.Limits.HashesPerSenderPerHour {
+		if capped {
 			return d.tooManyRequests(in, reasonFacility, "password checks for "+in.from+" this hour")
-		}
-		if err := in.tx.RecordHashWork(in.from, in.now); err != nil {
-			return result{}, err
 		}
 		ok, _ = secret.Verify(f["current_password"], u.PasswordHash)
 	}
