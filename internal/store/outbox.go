@@ -146,10 +146,12 @@ func scanNotice(row interface{ Scan(...any) error }) (Notice, error) {
 	return n, nil
 }
 
-// Due lists pending notices whose next attempt is due, oldest first.
+// Due lists pending notices whose next attempt is due, oldest first. The
+// state is written into the SQL, not bound: only a literal lets SQLite use
+// the partial index of pending rows instead of scanning the whole outbox.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+noticeColumns+` FROM outbox
-		WHERE state = ? AND next_attempt_at <= ? ORDER BY priority, next_attempt_at, id LIMIT ?`, OutboxPending, unix(now), limit)
+		WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY priority, next_attempt_at, id LIMIT ?`, unix(now), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +170,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, er
 // NextDue reports when the next pending notice is due.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM outbox WHERE state = ?`, OutboxPending).Scan(&next)
+	err := s.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'`).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
 	}

@@ -60,7 +60,7 @@ func (t *Tx) SeenByContent(sha256, messageID string) (*Seen, error) {
 		return s, err
 	}
 	return scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
-		WHERE message_id = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, messageID))
+		WHERE message_id = ? AND message_id <> '' AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, messageID))
 }
 
 // RecordSeen stores the outcome of a message. A second record for the same

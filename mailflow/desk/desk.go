@@ -72,6 +72,7 @@ type Desk struct {
 	// onForwarding is Options.ForwardingChanged.
 	onForwarding func()
 	facilities   *facility.List
+	pre          prehashed
 }
 
 // New returns a Desk.
@@ -115,6 +116,10 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	sum := sha256.Sum256(del.Raw)
 	hash := hex.EncodeToString(sum[:])
 	job := d.prepareBulk(ctx, del)
+	// A preparation of this message in flight finishes first (outside the
+	// transaction: it needs the database too), so its hash is used, not
+	// computed twice.
+	d.pre.await(ctx, hash)
 	var queued int
 	var forwarding bool
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
@@ -313,8 +318,12 @@ func (d *Desk) Lane(e intake.Envelope) int {
 
 // hashFor hashes a password for the sender of in, unless the sender has
 // used up this hour's hashing: argon2id is the one expensive stage, and
-// one sender's flood must not starve the others.
+// one sender's flood must not starve the others. A hash prepared ahead
+// (Prepare) was counted when it was made.
 func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, err error) {
+	if h := d.pre.take(prehashKey(in.sha256, password)); h != "" {
+		return h, false, nil
+	}
 	if capped, err = d.spendHash(in); err != nil || capped {
 		return "", capped, err
 	}
@@ -325,12 +334,16 @@ func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, 
 // spendHash counts one hash against the sender's hourly cap, or reports
 // that the cap is reached.
 func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
-	n, err := in.tx.HashWorkSince(in.from, in.now.Add(-time.Hour))
+	return d.spendHashFor(in.tx, in.from, in.now)
+}
+
+func (d *Desk) spendHashFor(tx *store.Tx, from string, now time.Time) (capped bool, err error) {
+	n, err := tx.HashWorkSince(from, now.Add(-time.Hour))
 	if err != nil {
 		return false, err
 	}
 	if n >= d.cfg.Limits.HashesPerSenderPerHour {
 		return true, nil
 	}
-	return false, in.tx.RecordHashWork(in.from, in.now)
+	return false, tx.RecordHashWork(from, now)
 }

@@ -70,6 +70,15 @@ type Prioritizer interface {
 	Lane(e Envelope) int
 }
 
+// Preparer is optionally implemented by a Processor: Prepare may do a
+// message's expensive work that has no effect the desk must record
+// (hashing the password of a form) ahead of time, on another core, while
+// the messages before it are handled. Process stays the only step that
+// acts; a message whose Prepare did not finish is simply handled whole.
+type Preparer interface {
+	Prepare(ctx context.Context, d Delivery)
+}
+
 // Options configures an Intake. Zero values take the documented defaults.
 type Options struct {
 	Address            string // host:port

@@ -9,7 +9,9 @@ import (
 	"io"
 	"mime"
 	"net"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -226,6 +228,8 @@ func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
 		return 0, err
 	}
 	lastCheck := time.Now()
+	ahead := in.newLookahead()
+	defer ahead.wait()
 	n := 0
 	for len(q.items) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -238,13 +242,19 @@ func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
 			}
 		}
 		e := q.pop()
-		d, ok, err := in.fetch(s, imap.UID(e.UID), e.Size)
+		d, ok, err := ahead.take(e)
+		if !ok && err == nil {
+			d, ok, err = in.fetch(s, imap.UID(e.UID), e.Size)
+		}
 		if err != nil {
 			return n, err
 		}
 		if !ok {
 			in.log.Warn("message vanished before its body was read", "uid", e.UID)
 			continue
+		}
+		if err := ahead.prepareNext(ctx, s, q); err != nil {
+			return n, err
 		}
 		if err := in.handle(ctx, s, d); err != nil {
 			return n, err
@@ -253,6 +263,71 @@ func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
 	}
 	return n, nil
 }
+
+// lookahead reads the next slow-lane messages early and hands them to the
+// Preparer on spare cores, so their hashing overlaps the handling of the
+// messages before them.
+type lookahead struct {
+	in       *Intake
+	prep     Preparer
+	fetched  map[uint32]Delivery
+	prepared map[uint32]bool
+	slots    chan struct{}
+	wg       sync.WaitGroup
+}
+
+// lookaheadWindow is how many queued messages are read ahead.
+const lookaheadWindow = 16
+
+func (in *Intake) newLookahead() *lookahead {
+	prep, _ := in.proc.(Preparer)
+	workers := max(runtime.NumCPU()-1, 1)
+	return &lookahead{in: in, prep: prep, fetched: map[uint32]Delivery{}, prepared: map[uint32]bool{}, slots: make(chan struct{}, workers)}
+}
+
+// take returns a message read ahead, if it was.
+func (l *lookahead) take(e Envelope) (Delivery, bool, error) {
+	d, ok := l.fetched[e.UID]
+	delete(l.fetched, e.UID)
+	delete(l.prepared, e.UID)
+	return d, ok, nil
+}
+
+// prepareNext reads the window ahead and starts Prepare for its messages
+// while a worker is free; it never waits for one.
+func (l *lookahead) prepareNext(ctx context.Context, s *session, q *workQueue) error {
+	if l.prep == nil {
+		return nil
+	}
+	for _, it := range q.items[:min(len(q.items), lookaheadWindow)] {
+		if it.lane == 0 || l.prepared[it.UID] {
+			continue
+		}
+		d, ok := l.fetched[it.UID]
+		if !ok {
+			var err error
+			if d, ok, err = l.in.fetch(s, imap.UID(it.UID), it.Size); err != nil || !ok {
+				return err
+			}
+			l.fetched[it.UID] = d
+		}
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			return nil // every worker is busy: the rest waits for the next turn
+		}
+		l.prepared[it.UID] = true
+		l.wg.Add(1)
+		go func() {
+			defer func() { <-l.slots; l.wg.Done() }()
+			l.prep.Prepare(ctx, d)
+		}()
+	}
+	return nil
+}
+
+// wait lets the Prepare calls in flight finish before the pass returns.
+func (l *lookahead) wait() { l.wg.Wait() }
 
 // recheckEvery is how often a pass with slow work left looks for new mail.
 const recheckEvery = 250 * time.Millisecond
