@@ -240,7 +240,7 @@ func (r Report) Print(w io.Writer) {
 		r.Replies, round(r.ReplyP50), round(r.ReplyP99), TargetReplyP99, met(r.ReplyP99 <= TargetReplyP99))
 	fmt.Fprintf(w, "peak RSS: %.1f MB (%s); whole process %.1f MB   target < %d MB: %s\n",
 		mib(r.PeakRSS), r.PeakRSSScope, mib(r.ProcessPeakRSS), TargetPeakRSSMiB, met(r.PeakRSS < TargetPeakRSSMiB<<20))
-	fmt.Fprintf(w, "  (this process also holds the test servers' data: %.1f MB of notices in the SMTP sink, %.1f MB of mail in the IMAP server; Go heap in use at the end %.1f MB)\n",
+	fmt.Fprintf(w, "  (this process also runs the test servers: the SMTP sink received %.1f MB of notices and keeps only the holders' ones; %.1f MB of mail in the IMAP server; Go heap in use at the end %.1f MB)\n",
 		mib(r.SinkBytes), mib(r.MailboxBytes), mib(r.GoHeapInUse))
 }
 

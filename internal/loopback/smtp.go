@@ -19,13 +19,18 @@ import (
 type SinkOptions struct {
 	RejectRecipients map[string]int // recipient address -> SMTP code to answer RCPT with (e.g. 550)
 	Logger           *slog.Logger   // server-side errors; nil means slog.Default()
+	// KeepData, when set, says whose messages keep their bytes; the others
+	// are recorded with their size only, so a benchmark's sink does not
+	// hold every notice in the memory it measures.
+	KeepData func(to []string) bool
 }
 
 // Received is one message the sink accepted.
 type Received struct {
 	From string
 	To   []string
-	Data []byte
+	Data []byte // nil when SinkOptions.KeepData said no
+	Size int
 	At   time.Time
 }
 
@@ -34,6 +39,7 @@ type SMTPSink struct {
 	Addr string // host:port the sink listens on
 
 	reject   map[string]int // lower-cased addresses
+	keep     func(to []string) bool
 	tempFail atomic.Bool
 	srv      *smtp.Server
 	ln       *trackingListener
@@ -56,6 +62,7 @@ func StartSMTP(opts SinkOptions) (*SMTPSink, error) {
 	}
 	s := &SMTPSink{
 		reject:  make(map[string]int, len(opts.RejectRecipients)),
+		keep:    opts.KeepData,
 		served:  make(chan struct{}),
 		arrived: make(chan struct{}),
 	}
@@ -178,7 +185,11 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	ss.sink.record(Received{From: ss.from, To: append([]string(nil), ss.to...), Data: data, At: time.Now()})
+	rcvd := Received{From: ss.from, To: append([]string(nil), ss.to...), Data: data, Size: len(data), At: time.Now()}
+	if keep := ss.sink.keep; keep != nil && !keep(rcvd.To) {
+		rcvd.Data = nil
+	}
+	ss.sink.record(rcvd)
 	return nil
 }
 
