@@ -96,3 +96,50 @@ func TestRepliesOvertakeTheBacklog(t *testing.T) {
 		t.Errorf("the late reply was handled at position %d of %d: %v", late, len(p.order), p.order)
 	}
 }
+
+// preparing is a processor that records what was prepared ahead.
+type preparing struct {
+	*recorder
+	mu       sync.Mutex
+	prepared map[uint32]bool
+	early    int // messages whose Prepare ran before their Process
+}
+
+func (p *preparing) Lane(e Envelope) int { return 1 }
+
+func (p *preparing) Prepare(ctx context.Context, d Delivery) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prepared[d.UID] = true
+}
+
+func (p *preparing) Process(ctx context.Context, d Delivery) (Disposition, error) {
+	p.mu.Lock()
+	if p.prepared[d.UID] {
+		p.early++
+	}
+	p.mu.Unlock()
+	return p.recorder.Process(ctx, d)
+}
+
+// Messages are read ahead and prepared before their turn; each is still
+// processed exactly once, in order.
+func TestLookaheadPreparesBeforeProcess(t *testing.T) {
+	srv := startServer(t, loopback.IMAPOptions{})
+	appendN(t, srv, 0, 20)
+	p := &preparing{recorder: newRecorder(), prepared: map[uint32]bool{}}
+	if n, err := New(options(t, srv), p).Drain(context.Background()); err != nil || n != 20 {
+		t.Fatalf("drained %d, %v", n, err)
+	}
+	if p.callCount() != 20 {
+		t.Fatalf("%d Process calls for 20 messages", p.callCount())
+	}
+	if p.early == 0 {
+		t.Error("no message was prepared ahead of its turn")
+	}
+	for i, d := range p.calls[1:] {
+		if d.UID <= p.calls[i].UID {
+			t.Fatalf("processed out of order: %d after %d", d.UID, p.calls[i].UID)
+		}
+	}
+}

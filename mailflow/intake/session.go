@@ -276,8 +276,12 @@ type lookahead struct {
 	wg       sync.WaitGroup
 }
 
-// lookaheadWindow is how many queued messages are read ahead.
-const lookaheadWindow = 16
+// lookaheadWindow is how many queued messages are considered for reading
+// ahead, and lookaheadMaxBytes the largest message read ahead.
+const (
+	lookaheadWindow   = 16
+	lookaheadMaxBytes = 256 << 10
+)
 
 func (in *Intake) newLookahead() *lookahead {
 	prep, _ := in.proc.(Preparer)
@@ -300,22 +304,22 @@ func (l *lookahead) prepareNext(ctx context.Context, s *session, q *workQueue) e
 		return nil
 	}
 	for _, it := range q.items[:min(len(q.items), lookaheadWindow)] {
-		if it.lane == 0 || l.prepared[it.UID] {
+		// Forms are small: a large message is left to its turn, so the
+		// messages held ahead stay a few megabytes at most.
+		if it.lane == 0 || l.prepared[it.UID] || it.Size > lookaheadMaxBytes {
 			continue
-		}
-		d, ok := l.fetched[it.UID]
-		if !ok {
-			var err error
-			if d, ok, err = l.in.fetch(s, imap.UID(it.UID), it.Size); err != nil || !ok {
-				return err
-			}
-			l.fetched[it.UID] = d
 		}
 		select {
 		case l.slots <- struct{}{}:
 		default:
 			return nil // every worker is busy: the rest waits for the next turn
 		}
+		d, ok, err := l.in.fetch(s, imap.UID(it.UID), it.Size)
+		if err != nil || !ok {
+			<-l.slots
+			return err
+		}
+		l.fetched[it.UID] = d
 		l.prepared[it.UID] = true
 		l.wg.Add(1)
 		go func() {
