@@ -162,7 +162,7 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 		c := codes[holder]
 		landed[holder] = time.Now()
 		if err := imapSrv.Append(deskUser, "INBOX", samples.Mail{From: holder, To: deskAddr, Subject: "Re: " + c.subject,
-			InReplyTo: c.messageID, Body: codeReply(c.code, newPassword, newPassword)}.Build()); err != nil {
+			InReplyTo: c.messageID, Body: samples.CodeReply(c.code, newPassword, newPassword)}.Build()); err != nil {
 			stopDesk()
 			return nil, err
 		}
@@ -306,7 +306,7 @@ func seedCodes(ctx context.Context, a *app.App, imapSrv *loopback.IMAPServer, si
 		return nil, fmt.Errorf("seed accounts: %w", err)
 	}
 	for i := 0; i < replies; i++ {
-		body := strings.Replace(resetForm(fmt.Sprintf("bench-u%02d", i)), "氏名(名): 太郎", fmt.Sprintf("氏名(名): 太郎%d", i), 1)
+		body := strings.Replace(samples.ResetForm(fmt.Sprintf("bench-u%02d", i)), "氏名(名): 太郎", fmt.Sprintf("氏名(名): 太郎%d", i), 1)
 		if err := imapSrv.Append(deskUser, "INBOX", samples.Mail{From: holderAddr(i), To: deskAddr, Subject: "パスワード再設定",
 			Charset: "iso-2022-jp", Body: body}.Build()); err != nil {
 			return nil, err
@@ -329,21 +329,4 @@ func seedCodes(ctx context.Context, a *app.App, imapSrv *loopback.IMAPServer, si
 		return nil, fmt.Errorf("%d access codes for %d holders", len(codes), replies)
 	}
 	return codes, nil
-}
-
-// resetForm is the reset request as a holder writes it.
-func resetForm(id string) string {
-	return "パスワードを忘れました。\n\n申請種別: パスワード再設定\nID: " + id + `
-氏名(姓): 山田
-氏名(名): 太郎
-ふりがな(姓): やまだ
-ふりがな(名): たろう
-性別: 男性
-生年月日: 昭和60年4月1日
-`
-}
-
-// codeReply is the holder's reply with the code and the new password twice.
-func codeReply(code, password, confirm string) string {
-	return "アクセスコード: " + code + "\n新しいパスワード: " + password + "\n新しいパスワード(確認): " + confirm + "\n"
 }

@@ -395,12 +395,8 @@ func (c *Config) applyDefaults() {
 				"disney.ne.jp", "vodafone.ne.jp", "willcom.com", "ymobile.ne.jp", "y-mobile.ne.jp", "emnet.ne.jp", "rakuten.jp", "uqmobile.jp"}
 		}
 	}
-	if c.Facility.TokenValidFor == 0 {
-		c.Facility.TokenValidFor = 24 * time.Hour
-	}
-	if c.Facility.VerifyReminderDays == 0 {
-		c.Facility.VerifyReminderDays = 7
-	}
+	setDefault(&c.Facility.TokenValidFor, 24*time.Hour)
+	setDefault(&c.Facility.VerifyReminderDays, 7)
 	setDefault(&c.Facility.VerifyReminders, "0 10 * * *")
 	setDefault(&c.Desk.Timezone, "Asia/Tokyo")
 	setDefault(&c.Desk.ReferencePrefix, "MDG")
@@ -415,77 +411,39 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Database.Synchronous, "full")
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "text")
-	if c.IMAP.PollInterval == 0 {
-		c.IMAP.PollInterval = time.Minute
-	}
-	if c.IMAP.IdleRefresh == 0 {
-		c.IMAP.IdleRefresh = 4 * time.Minute
-	}
-	if c.IMAP.MaxMessageBytes == 0 {
-		c.IMAP.MaxMessageBytes = 25 << 20
-	}
-	if c.SMTP.Timeout == 0 {
-		c.SMTP.Timeout = 30 * time.Second
-	}
+	setDefault(&c.IMAP.PollInterval, time.Minute)
+	setDefault(&c.IMAP.IdleRefresh, 4*time.Minute)
+	setDefault(&c.IMAP.MaxMessageBytes, 25<<20)
+	setDefault(&c.SMTP.Timeout, 30*time.Second)
 	if len(c.SMTP.Backoff) == 0 {
 		c.SMTP.Backoff = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour}
 	}
-	if c.Limits.RepliesPerSenderPerHour == 0 {
-		c.Limits.RepliesPerSenderPerHour = 10
-	}
-	if c.Limits.MaxAttachments == 0 {
-		c.Limits.MaxAttachments = 10
-	}
-	if c.Limits.MaxAttachmentBytes == 0 {
-		c.Limits.MaxAttachmentBytes = 10 << 20
-	}
-	if c.Limits.MaxNestingDepth == 0 {
-		c.Limits.MaxNestingDepth = 10
-	}
-	if c.Limits.CodeRequestsPerSenderPerHour == 0 {
-		c.Limits.CodeRequestsPerSenderPerHour = 5
-	}
-	if c.Limits.HashesPerSenderPerHour == 0 {
-		c.Limits.HashesPerSenderPerHour = 5
-	}
-	if c.Limits.CodesPerAccountPerDay == 0 {
-		c.Limits.CodesPerAccountPerDay = 5
-	}
+	setDefault(&c.Limits.RepliesPerSenderPerHour, 10)
+	setDefault(&c.Limits.MaxAttachments, 10)
+	setDefault(&c.Limits.MaxAttachmentBytes, 10<<20)
+	setDefault(&c.Limits.MaxNestingDepth, 10)
+	setDefault(&c.Limits.CodeRequestsPerSenderPerHour, 5)
+	setDefault(&c.Limits.HashesPerSenderPerHour, 5)
+	setDefault(&c.Limits.CodesPerAccountPerDay, 5)
 	setDefault(&c.Jobs.ExpireCodes, "@every 1m")
 	setDefault(&c.Jobs.Reminders, "0 9 * * *")
 	setDefault(&c.Jobs.Forwarding, "0 3 * * *")
 	setDefault(&c.Jobs.Digest, "0 8 * * *")
-	if c.Jobs.FirstReminderDays == 0 {
-		c.Jobs.FirstReminderDays = 7
-	}
-	if c.Jobs.SecondReminderDays == 0 {
-		c.Jobs.SecondReminderDays = 14
-	}
-	if c.Jobs.ExpireAfterDays == 0 {
-		c.Jobs.ExpireAfterDays = 30
-	}
-	if c.Jobs.ForwardingNoticeDays == 0 {
-		c.Jobs.ForwardingNoticeDays = 30
-	}
-	if c.Forwarding.Duration == 0 {
-		c.Forwarding.Duration = 365 * 24 * time.Hour
-	}
-	if c.AccessCodes.ValidFor == 0 {
-		c.AccessCodes.ValidFor = 10 * time.Minute
-	}
-	if c.AccessCodes.MaxTries == 0 {
-		c.AccessCodes.MaxTries = 3
-	}
-	if c.AccessCodes.Digits == 0 {
-		c.AccessCodes.Digits = 10
-	}
-	if c.ShutdownGrace == 0 {
-		c.ShutdownGrace = 20 * time.Second
-	}
+	setDefault(&c.Jobs.FirstReminderDays, 7)
+	setDefault(&c.Jobs.SecondReminderDays, 14)
+	setDefault(&c.Jobs.ExpireAfterDays, 30)
+	setDefault(&c.Jobs.ForwardingNoticeDays, 30)
+	setDefault(&c.Forwarding.Duration, 365*24*time.Hour)
+	setDefault(&c.AccessCodes.ValidFor, 10*time.Minute)
+	setDefault(&c.AccessCodes.MaxTries, 3)
+	setDefault(&c.AccessCodes.Digits, 10)
+	setDefault(&c.ShutdownGrace, 20*time.Second)
 }
 
-func setDefault(field *string, value string) {
-	if strings.TrimSpace(*field) == "" {
+// setDefault fills an unset key (zero, or blank text) with its default.
+func setDefault[T comparable](field *T, value T) {
+	var zero T
+	if s, ok := any(*field).(string); ok && strings.TrimSpace(s) == "" || *field == zero {
 		*field = value
 	}
 }

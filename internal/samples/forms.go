@@ -70,3 +70,23 @@ func NewIDWithErrors() string {
 パスワード(確認): abcd1235
 `
 }
+
+// ResetForm is a password reset request as a holder writes it: readings
+// in hiragana, the birth date in the Japanese era. An empty id is a
+// holder who forgot the ID.
+func ResetForm(id string) string {
+	return "パスワードを忘れました。\n\n申請種別: パスワード再設定\nID: " + id + `
+氏名(姓): 山田
+氏名(名): 太郎
+ふりがな(姓): やまだ
+ふりがな(名): たろう
+性別: 男性
+生年月日: 昭和60年4月1日
+`
+}
+
+// CodeReply is the holder's reply with the access code and the new
+// password twice.
+func CodeReply(code, password, confirm string) string {
+	return "アクセスコード: " + code + "\n新しいパスワード: " + password + "\n新しいパスワード(確認): " + confirm + "\n"
+}

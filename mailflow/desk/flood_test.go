@@ -17,7 +17,7 @@ import (
 func TestPasswordFloodIsCappedAndDoesNotDelayCodes(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: resetForm("yamada-tk")})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
 	h.once()
 	codeNotice := h.only("taro@hosp.example")
 
@@ -28,7 +28,7 @@ func TestPasswordFloodIsCappedAndDoesNotDelayCodes(t *testing.T) {
 		h.deliver(samples.Mail{From: "flood@spam.example", Subject: "申請", Body: body})
 	}
 	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + codeNotice.Subject, InReplyTo: codeNotice.MessageID,
-		Body: codeReply(codeIn(t, codeNotice), newPassword, newPassword)})
+		Body: samples.CodeReply(codeIn(t, codeNotice), newPassword, newPassword)})
 	h.once()
 	h.inboxEmpty()
 

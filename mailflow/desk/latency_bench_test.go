@@ -99,7 +99,7 @@ limits: {replies_per_sender_per_hour: 100000}
 	go func() { running <- a.Run(ctx) }()
 
 	for i := 0; i < replies; i++ {
-		body := strings.Replace(resetForm(fmt.Sprintf("bench-u%02d", i)), "氏名(名): 太郎", fmt.Sprintf("氏名(名): 太郎%d", i), 1)
+		body := strings.Replace(samples.ResetForm(fmt.Sprintf("bench-u%02d", i)), "氏名(名): 太郎", fmt.Sprintf("氏名(名): 太郎%d", i), 1)
 		if err := imapSrv.Append("desk", "INBOX", samples.Mail{From: fmt.Sprintf("holder%02d@hosp.example", i), To: deskAddr,
 			Subject: "reset", Body: body}.Build()); err != nil {
 			b.Fatal(err)
@@ -140,7 +140,7 @@ limits: {replies_per_sender_per_hour: 100000}
 		c := codes[holder]
 		landed[holder] = time.Now()
 		if err := imapSrv.Append("desk", "INBOX", samples.Mail{From: holder, To: deskAddr, Subject: "Re: " + c.Subject,
-			InReplyTo: c.MessageID, Body: codeReply(c.Body, newPassword, newPassword)}.Build()); err != nil {
+			InReplyTo: c.MessageID, Body: samples.CodeReply(c.Body, newPassword, newPassword)}.Build()); err != nil {
 			b.Fatal(err)
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -25,23 +25,6 @@ func (h *harness) seedAccount(login, email, kind string) *store.Account {
 	return a
 }
 
-// resetForm is the reset request as a holder writes it: readings in
-// hiragana, the birth date in the Japanese era.
-func resetForm(id string) string {
-	return "パスワードを忘れました。\n\n申請種別: パスワード再設定\nID: " + id + `
-氏名(姓): 山田
-氏名(名): 太郎
-ふりがな(姓): やまだ
-ふりがな(名): たろう
-性別: 男性
-生年月日: 昭和60年4月1日
-`
-}
-
-func codeReply(code, password, confirm string) string {
-	return "アクセスコード: " + code + "\n新しいパスワード: " + password + "\n新しいパスワード(確認): " + confirm + "\n"
-}
-
 var codePattern = regexp.MustCompile(`(?:アクセスコード|Access code): (\d{10})`)
 
 func codeIn(t *testing.T, n sent) string {
@@ -62,7 +45,7 @@ const newPassword = "Vb4nRt8wQ#z"
 func TestPasswordResetByAccessCode(t *testing.T) {
 	h := newHarness(t)
 	acct := h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "山田 太郎 <taro@hosp.example>", Subject: "パスワード再設定", Charset: "iso-2022-jp", Body: resetForm("yamada-tk")})
+	h.deliver(samples.Mail{From: "山田 太郎 <taro@hosp.example>", Subject: "パスワード再設定", Charset: "iso-2022-jp", Body: samples.ResetForm("yamada-tk")})
 	h.once()
 	n := h.only("taro@hosp.example")
 	if len(n.Envelope) != 2 || !containsAddr(n.To, "yamada-tk@id.madoguchi.test") {
@@ -79,7 +62,7 @@ func TestPasswordResetByAccessCode(t *testing.T) {
 
 	h.now = h.now.Add(9*time.Minute + 59*time.Second)
 	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Charset: "shift_jis",
-		Body: codeReply(code, newPassword, newPassword), InReplyTo: n.MessageID})
+		Body: samples.CodeReply(code, newPassword, newPassword), InReplyTo: n.MessageID})
 	h.once()
 	done := h.only("taro@hosp.example")
 	contains(t, "completion notice", done.Subject, "完了")
@@ -156,7 +139,7 @@ func containsAddr(list []string, addr string) bool {
 func TestResetWithForgottenIDFromUnregisteredAddress(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro.home@mail.example", Subject: "password", Body: resetForm("")})
+	h.deliver(samples.Mail{From: "taro.home@mail.example", Subject: "password", Body: samples.ResetForm("")})
 	h.once()
 	got := h.fresh()
 	if len(got) != 2 {
@@ -177,7 +160,7 @@ func TestResetWithForgottenIDFromUnregisteredAddress(t *testing.T) {
 		t.Errorf("the unregistered writer learned the code or the registered address:\n%s", told.Body)
 	}
 	code := codeIn(t, codeNotice)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + codeNotice.Subject, Body: codeReply(code, newPassword, newPassword)})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + codeNotice.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
 	h.once()
 	done := h.only("taro@hosp.example")
 	contains(t, "completion", done.Body, "ID: yamada-tk")
@@ -202,7 +185,7 @@ func TestResetFailureDoesNotRevealTheReason(t *testing.T) {
 		if name == "wrong ID only" {
 			id = "yamada-xx"
 		}
-		h.deliver(samples.Mail{From: "someone@x.example", Subject: "reset", Body: resetForm(id)})
+		h.deliver(samples.Mail{From: "someone@x.example", Subject: "reset", Body: samples.ResetForm(id)})
 		h.once()
 		n := h.only("someone@x.example")
 		contains(t, name, n.Body, "一致するIDが存在しない", "複数のIDが存在する", "役職・業務・管理・団体", "担当者によるパスワード再設定", "過去の所属機関")
@@ -220,12 +203,12 @@ func TestResetFailureDoesNotRevealTheReason(t *testing.T) {
 func TestAccessCodeExpiresAfterTenMinutes(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: resetForm("yamada-tk")})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
 	h.once()
 	n := h.only("taro@hosp.example")
 	code := codeIn(t, n)
 	h.now = h.now.Add(10*time.Minute + time.Second)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: codeReply(code, newPassword, newPassword)})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
 	h.once()
 	late := h.only("taro@hosp.example")
 	contains(t, "expired notice", late.Subject, "有効期限が切れました")
@@ -243,7 +226,7 @@ func TestAccessCodeExpiresAfterTenMinutes(t *testing.T) {
 func TestThirdWrongCodeLocks(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: resetForm("yamada-tk")})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
 	h.once()
 	n := h.only("taro@hosp.example")
 	code := codeIn(t, n)
@@ -252,12 +235,12 @@ func TestThirdWrongCodeLocks(t *testing.T) {
 		wrong = "1111111111"
 	}
 	for i, want := range []string{"あと 2 回", "あと 1 回", "ロックされました"} {
-		h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: codeReply(wrong, newPassword, newPassword)})
+		h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(wrong, newPassword, newPassword)})
 		h.once()
 		got := h.only("taro@hosp.example")
 		contains(t, "try "+string(rune('1'+i)), got.Body, want)
 	}
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: codeReply(code, newPassword, newPassword)})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
 	h.once()
 	after := h.only("taro@hosp.example")
 	contains(t, "right code after lock", after.Subject, "ロック")
@@ -274,16 +257,16 @@ func TestThirdWrongCodeLocks(t *testing.T) {
 func TestWeakPasswordKeepsTheCodeUsable(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: resetForm("yamada-tk")})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
 	h.once()
 	n := h.only("taro@hosp.example")
 	code := codeIn(t, n)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: codeReply(code, "yamada-tk1234", "yamada-tk1234")})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, "yamada-tk1234", "yamada-tk1234")})
 	h.once()
 	weak := h.only("taro@hosp.example")
 	contains(t, "weak password notice", weak.Body, "新しいパスワード", "英大文字", "ID", "並び", "2026-11-24 19:10 JST")
 	h.now = h.now.Add(5 * time.Minute)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: codeReply(code, newPassword, newPassword)})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
 	h.once()
 	contains(t, "completion", h.only("taro@hosp.example").Subject, "完了")
 	assertSecretNowhere(t, h, "yamada-tk1234")
@@ -294,11 +277,11 @@ func TestWeakPasswordKeepsTheCodeUsable(t *testing.T) {
 func TestCodeFromUnregisteredAddressIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: resetForm("yamada-tk")})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
 	h.once()
 	n := h.only("taro@hosp.example")
 	code := codeIn(t, n)
-	h.deliver(samples.Mail{From: "attacker@evil.example", Subject: "Re: " + n.Subject, Body: codeReply(code, newPassword, newPassword)})
+	h.deliver(samples.Mail{From: "attacker@evil.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
 	h.once()
 	refused := h.only("attacker@evil.example")
 	contains(t, "wrong sender", refused.Body, "登録されているメールアドレスからの返信でのみ")
@@ -306,7 +289,7 @@ func TestCodeFromUnregisteredAddressIsRefused(t *testing.T) {
 		t.Fatal("a code from a stranger's address changed the password")
 	}
 	// The holder can still use the code: a new mail, not a reply, works too.
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "code", Body: "申請種別: アクセスコード入力\n" + codeReply(code, newPassword, newPassword)})
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "code", Body: "申請種別: アクセスコード入力\n" + samples.CodeReply(code, newPassword, newPassword)})
 	h.once()
 	contains(t, "completion", h.only("taro@hosp.example").Subject, "完了")
 }
@@ -316,7 +299,7 @@ func TestCodeFromUnregisteredAddressIsRefused(t *testing.T) {
 func TestResetRequestsAreRateLimitedPerSender(t *testing.T) {
 	h := newHarness(t)
 	for i := 0; i < 6; i++ {
-		h.deliver(samples.Mail{From: "flood@x.example", Subject: "reset", Body: resetForm("")})
+		h.deliver(samples.Mail{From: "flood@x.example", Subject: "reset", Body: samples.ResetForm("")})
 	}
 	h.once()
 	got := h.fresh()
@@ -333,7 +316,7 @@ func TestResetRequestsAreRateLimitedPerSender(t *testing.T) {
 		t.Errorf("%d too-many-requests notices, want 1 (the limit is 5 an hour)", limited)
 	}
 	h.now = h.now.Add(61 * time.Minute)
-	h.deliver(samples.Mail{From: "flood@x.example", Subject: "reset", Body: resetForm("")})
+	h.deliver(samples.Mail{From: "flood@x.example", Subject: "reset", Body: samples.ResetForm("")})
 	h.once()
 	if n := h.only("flood@x.example"); strings.Contains(n.Subject, "多すぎます") {
 		t.Error("the limit did not reset after an hour")

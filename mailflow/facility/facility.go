@@ -233,8 +233,3 @@ func IsMobile(addr string, domains []string) bool {
 	}
 	return false
 }
-
-// DefaultMobileDomains are the carriers' mail domains the seed names, and
-// their like.
-var DefaultMobileDomains = []string{"docomo.ne.jp", "softbank.ne.jp", "ezweb.ne.jp", "i.softbank.jp", "au.com",
-	"disney.ne.jp", "vodafone.ne.jp", "willcom.com", "ymobile.ne.jp", "y-mobile.ne.jp", "emnet.ne.jp", "rakuten.jp", "uqmobile.jp"}
