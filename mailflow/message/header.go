@@ -330,9 +330,10 @@ func fixNames(list []*mail.Address) []*Address {
 	return out
 }
 
-// hasGroupColon reports a colon outside quotes, comments and angle brackets,
-// which only group syntax ("name: a@b, c@d;") has.
-func hasGroupColon(s string) bool {
+// eachTopLevel calls visit with the index of every byte of an address
+// list that is outside quoted strings, comments and angle brackets, until
+// visit returns false.
+func eachTopLevel(s string, visit func(i int) bool) {
 	inQuote, depth, angle := false, 0, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -354,45 +355,38 @@ func hasGroupColon(s string) bool {
 			angle = true
 		case c == '>':
 			angle = false
-		case c == ':' && !angle:
-			return true
+		case !angle:
+			if !visit(i) {
+				return
+			}
 		}
 	}
-	return false
 }
 
+// hasGroupColon reports a colon outside quotes, comments and angle brackets,
+// which only group syntax ("name: a@b, c@d;") has.
+func hasGroupColon(s string) bool {
+	found := false
+	eachTopLevel(s, func(i int) bool {
+		found = s[i] == ':'
+		return !found
+	})
+	return found
+}
+
+// splitOutsideQuotes splits an address list at sep where sep is not
+// quoted, commented or inside angle brackets.
 func splitOutsideQuotes(s string, sep byte) []string {
 	var out []string
-	inQuote, depth, angle := false, 0, false
 	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case inQuote:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inQuote = false
-			}
-		case c == '"':
-			inQuote = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case c == sep && depth == 0 && !angle:
+	eachTopLevel(s, func(i int) bool {
+		if s[i] == sep {
 			out = append(out, s[start:i])
 			start = i + 1
 		}
-	}
-	if start <= len(s) {
-		out = append(out, s[start:])
-	}
-	return out
+		return true
+	})
+	return append(out, s[start:])
 }
 
 // parseMsgIDs returns the ids in a Message-ID, In-Reply-To or References
