@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/madoguchi/madoguchi/internal/config"
 	"io"
+	"os"
+	"runtime/pprof"
+
+	"github.com/madoguchi/madoguchi/internal/config"
 
 	"github.com/madoguchi/madoguchi/internal/benchmark"
 )
@@ -21,8 +24,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	n := fs.Int("n", benchmark.DefaultN, "messages already in the mailbox when the desk starts")
 	share := fs.Float64("password-share", benchmark.DefaultPasswordShare, "share of the messages that are new-ID applications carrying a password (0 < share <= 1)")
 	replies := fs.Int("replies", benchmark.DefaultReplies, "access-code replies that arrive while the backlog is processed (1..100)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: madoguchi bench [-n 10000] [-password-share 0.2] [-replies 20]")
+		fmt.Fprintln(stderr, "usage: madoguchi bench [-n 10000] [-password-share 0.2] [-replies 20] [-cpuprofile FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -33,6 +37,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if fs.NArg() != 0 || *n < 1 || !(*share > 0 && *share <= 1) || *replies < 1 || *replies > 100 {
 		fs.Usage()
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "madoguchi bench: -cpuprofile: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "madoguchi bench: -cpuprofile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	_, err := benchmark.Run(ctx, benchmark.Options{N: *n, PasswordShare: *share, Replies: *replies, Out: stdout})
 	if err != nil {

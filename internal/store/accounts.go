@@ -88,7 +88,7 @@ func (t *Tx) AccountByLogin(login string) (*Account, error) {
 // AccountsByIdentity lists the accounts of a person (normalised name and
 // birth date), for the one-ID-per-person rule.
 func (t *Tx) AccountsByIdentity(identityKey string) ([]*Account, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+accountColumns+` FROM accounts WHERE identity_key = ? AND status = 'active'`, identityKey)
+	rows, err := t.query(`SELECT `+accountColumns+` FROM accounts WHERE identity_key = ? AND status = 'active'`, identityKey)
 	if err != nil {
 		return nil, err
 	}

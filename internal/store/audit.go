@@ -30,7 +30,7 @@ func (t *Tx) AuditLog(requestID int64) ([]AuditEntry, error) {
 		q += ` WHERE request_id = ?`
 		args = append(args, requestID)
 	}
-	rows, err := t.tx.QueryContext(t.ctx, q+` ORDER BY id`, args...)
+	rows, err := t.query(q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func (t *Tx) ActiveAccessCodesFor(purpose string, logins, emails []string) ([]*A
 	var out []*AccessCode
 	seen := map[int64]bool{}
 	add := func(query string, arg string) error {
-		rows, err := t.tx.QueryContext(t.ctx, `SELECT c.id, c.account_id, c.request_id, c.purpose, c.salt, c.code_hash,
+		rows, err := t.query(`SELECT c.id, c.account_id, c.request_id, c.purpose, c.salt, c.code_hash,
 			c.created_at, c.expires_at, c.wrong_tries, c.state FROM access_codes c JOIN accounts a ON a.id = c.account_id
 			WHERE c.state = 'active' AND (c.purpose = ? OR ? = '') AND `+query, purpose, purpose, arg)
 		if err != nil {
@@ -198,7 +198,7 @@ func (t *Tx) closeCode(c *AccessCode, state string, now time.Time) error {
 // ExpireAccessCodes clears every active code past its time and returns
 // the request IDs they belonged to.
 func (t *Tx) ExpireAccessCodes(now time.Time) ([]int64, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT request_id FROM access_codes WHERE state = 'active' AND expires_at <= ?`, unix(now))
+	rows, err := t.query(`SELECT request_id FROM access_codes WHERE state = 'active' AND expires_at <= ?`, unix(now))
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (t *Tx) AddDocument(d *Document) error {
 
 // Documents lists a request's documents without their content.
 func (t *Tx) Documents(requestID int64) ([]Document, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, filename, content_type, size, sha256, accepted, received_at
+	rows, err := t.query(`SELECT id, filename, content_type, size, sha256, accepted, received_at
 		FROM documents WHERE request_id = ? ORDER BY id`, requestID)
 	if err != nil {
 		return nil, err

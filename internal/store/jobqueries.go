@@ -17,7 +17,7 @@ type RequestCursor struct {
 // the (state, created_at) index, so its cost follows the rows returned,
 // not the table.
 func (t *Tx) OpenRequestsInState(state string, receivedBy time.Time, after RequestCursor, limit int) ([]*Request, RequestCursor, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+requestColumns+` FROM requests INDEXED BY requests_open_by_state
+	rows, err := t.query(`SELECT `+requestColumns+` FROM requests INDEXED BY requests_open_by_state
 		WHERE closed_at IS NULL AND state = ? AND created_at <= ? AND (created_at > ? OR (created_at = ? AND id > ?))
 		ORDER BY created_at, id LIMIT ?`,
 		state, unix(receivedBy), unix(after.CreatedAt), unix(after.CreatedAt), after.ID, limit)
@@ -77,7 +77,7 @@ func (s *Store) DigestFigures(ctx context.Context, dayStart, dayEnd time.Time) (
 			func(f *KindFigures, n int64) { f.OldestPending = time.Unix(n, 0).UTC() }},
 	}
 	for _, q := range queries {
-		rows, err := s.db.QueryContext(ctx, q.sql, q.args...)
+		rows, err := s.query(ctx, q.sql, q.args...)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +116,7 @@ type FailedNotice struct {
 
 // FailedNoticesSince lists notices that failed, queued since a time.
 func (s *Store) FailedNoticesSince(ctx context.Context, since time.Time) ([]FailedNotice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, notice, recipient, subject, last_error, created_at FROM outbox
+	rows, err := s.query(ctx, `SELECT id, notice, recipient, subject, last_error, created_at FROM outbox
 		WHERE state = 'failed' AND created_at >= ? ORDER BY id`, unix(since))
 	if err != nil {
 		return nil, err

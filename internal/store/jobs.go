@@ -10,7 +10,7 @@ import (
 // ClaimJobRun takes the slot of a job for this process. It reports false
 // when the slot was already claimed, by an earlier run or another process.
 func (s *Store) ClaimJobRun(ctx context.Context, job string, slot, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO job_runs (job, slot, started_at) VALUES (?,?,?)`,
+	res, err := s.exec(ctx, `INSERT OR IGNORE INTO job_runs (job, slot, started_at) VALUES (?,?,?)`,
 		job, unix(slot), unix(at))
 	if err != nil {
 		return false, err
@@ -21,7 +21,7 @@ func (s *Store) ClaimJobRun(ctx context.Context, job string, slot, at time.Time)
 
 // FinishJobRun records how a claimed run ended.
 func (s *Store) FinishJobRun(ctx context.Context, job string, slot, at time.Time, outcome string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE job_runs SET finished_at = ?, outcome = ? WHERE job = ? AND slot = ?`,
+	_, err := s.exec(ctx, `UPDATE job_runs SET finished_at = ?, outcome = ? WHERE job = ? AND slot = ?`,
 		unix(at), outcome, job, unix(slot))
 	return err
 }
@@ -29,7 +29,7 @@ func (s *Store) FinishJobRun(ctx context.Context, job string, slot, at time.Time
 // LastJobSlot is the latest slot claimed for a job.
 func (s *Store) LastJobSlot(ctx context.Context, job string) (time.Time, bool, error) {
 	var slot sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MAX(slot) FROM job_runs WHERE job = ?`, job).Scan(&slot)
+	err := s.queryRow(ctx, `SELECT MAX(slot) FROM job_runs WHERE job = ?`, job).Scan(&slot)
 	if err != nil || !slot.Valid {
 		return time.Time{}, false, err
 	}
@@ -47,7 +47,7 @@ type JobRun struct {
 
 // JobRuns lists the runs of a job, newest first.
 func (s *Store) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT job, slot, started_at, finished_at, outcome FROM job_runs
+	rows, err := s.query(ctx, `SELECT job, slot, started_at, finished_at, outcome FROM job_runs
 		WHERE job = ? ORDER BY slot DESC LIMIT ?`, job, limit)
 	if err != nil {
 		return nil, err

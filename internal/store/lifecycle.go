@@ -112,7 +112,7 @@ func scanForwarding(row interface{ Scan(...any) error }) (*Forwarding, error) {
 
 // ActiveForwardings lists every forwarding in force at now, by old ID.
 func (s *Store) ActiveForwardings(ctx context.Context, now time.Time) ([]Forwarding, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+forwardingColumns+` FROM forwardings
+	rows, err := s.query(ctx, `SELECT `+forwardingColumns+` FROM forwardings
 		WHERE ended_at IS NULL AND ends_at > ? ORDER BY old_login`, unix(now))
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ func (s *Store) ActiveForwardings(ctx context.Context, now time.Time) ([]Forward
 // ForwardingsEndingBy lists active forwardings that end at or before t
 // (for the notice before the end, and the end itself).
 func (t *Tx) ForwardingsEndingBy(by time.Time) ([]Forwarding, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+forwardingColumns+` FROM forwardings
+	rows, err := t.query(`SELECT `+forwardingColumns+` FROM forwardings
 		WHERE ended_at IS NULL AND ends_at <= ? ORDER BY ends_at`, unix(by))
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (t *Tx) SetHolder(accountID int64, familyName, givenName, email string) err
 
 // OpenRequestsOf lists the open requests a sender made, oldest first.
 func (t *Tx) OpenRequestsOf(applicant string) ([]*Request, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+requestColumns+` FROM requests
+	rows, err := t.query(`SELECT `+requestColumns+` FROM requests
 		WHERE applicant = ? AND closed_at IS NULL ORDER BY created_at, id`, applicant)
 	if err != nil {
 		return nil, err

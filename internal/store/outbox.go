@@ -150,7 +150,7 @@ func scanNotice(row interface{ Scan(...any) error }) (Notice, error) {
 // state is written into the SQL, not bound: only a literal lets SQLite use
 // the partial index of pending rows instead of scanning the whole outbox.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+noticeColumns+` FROM outbox
+	rows, err := s.query(ctx, `SELECT `+noticeColumns+` FROM outbox
 		WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY priority, next_attempt_at, id LIMIT ?`, unix(now), limit)
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, er
 // NextDue reports when the next pending notice is due.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'`).Scan(&next)
+	err := s.queryRow(ctx, `SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'`).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
 	}
@@ -179,21 +179,21 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // MarkSent records a delivered notice.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = ?, sent_at = ?, attempts = attempts + 1,
+	_, err := s.exec(ctx, `UPDATE outbox SET state = ?, sent_at = ?, attempts = attempts + 1,
 		next_attempt_at = NULL, body = CASE WHEN sensitive = 1 THEN ? ELSE body END WHERE id = ?`, OutboxSent, unix(at), scrubbedBody, id)
 	return err
 }
 
 // MarkRetry records a temporary failure and when to try again.
 func (s *Store) MarkRetry(ctx context.Context, id int64, next time.Time, reason string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+	_, err := s.exec(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
 		WHERE id = ? AND state = ?`, unix(next), reason, id, OutboxPending)
 	return err
 }
 
 // MarkFailed records a permanent failure; operators see it.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = NULL,
+	_, err := s.exec(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = NULL,
 		last_error = ?, body = CASE WHEN sensitive = 1 THEN ? ELSE body END WHERE id = ?`, OutboxFailed, reason, scrubbedBody, id)
 	return err
 }
@@ -214,7 +214,7 @@ type OutboxEntry struct {
 
 // Outbox lists outbox rows, oldest first (state "" for all).
 func (s *Store) Outbox(ctx context.Context, state string) ([]OutboxEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, message_id, COALESCE(request_id,0), notice, recipient, subject,
+	rows, err := s.query(ctx, `SELECT id, message_id, COALESCE(request_id,0), notice, recipient, subject,
 		state, attempts, last_error, bounced_at IS NOT NULL FROM outbox WHERE ? = '' OR state = ? ORDER BY id`, state, state)
 	if err != nil {
 		return nil, err

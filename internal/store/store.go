@@ -32,7 +32,8 @@ type Options struct {
 
 // Store is the open database.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *stmtCache
 }
 
 // ErrNotFound is returned by lookups that find nothing.
@@ -62,7 +63,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// SQLite has one writer; one connection keeps the pool from fighting
 	// over the lock inside this process.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db}
+	s := &Store{db: db, stmts: &stmtCache{db: db}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -71,7 +72,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // migrate applies the embedded migrations newer than PRAGMA user_version.
 func (s *Store) migrate(ctx context.Context) error {
@@ -81,7 +85,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	var current int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+	if err := s.queryRow(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	for _, e := range entries {
@@ -119,7 +123,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // SchemaVersion reports the applied migration number.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	err := s.queryRow(ctx, "PRAGMA user_version").Scan(&v)
 	return v, err
 }
 
@@ -130,29 +134,23 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Tx{tx: sqlTx, ctx: ctx}); err != nil {
+	if err := fn(&Tx{tx: sqlTx, ctx: ctx, stmts: s.stmts}); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.stmts.prepareWanted(ctx)
 	return nil
 }
 
 // Tx is an open transaction. Its methods are the only way handlers change
 // state.
 type Tx struct {
-	tx  *sql.Tx
-	ctx context.Context
-}
-
-func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, query, args...)
-}
-
-func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(t.ctx, query, args...)
+	tx    *sql.Tx
+	ctx   context.Context
+	stmts *stmtCache
 }
 
 func unix(t time.Time) int64 { return t.Unix() }

@@ -531,3 +531,95 @@ func TestUnknownTLSMode(t *testing.T) {
 		t.Errorf("Drain = %v", err)
 	}
 }
+
+// Handled messages are filed in batches, each where the desk decided:
+// moved, quarantined, replaced by a masked copy or discarded.
+func TestBatchedFilingKeepsEachDisposition(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	const total = 3*fileBatch + 5
+	appendN(t, s, 0, total)
+	masked := []byte("From: a@example.org\r\nSubject: masked\r\n\r\n********\r\n")
+	r := newRecorder()
+	r.decide = func(d Delivery) (Disposition, error) {
+		switch d.UID % 4 {
+		case 1:
+			return Disposition{To: ToQuarantine, Reason: "test"}, nil
+		case 2:
+			return Disposition{To: ToProcessed, Replacement: masked}, nil
+		case 3:
+			return Disposition{To: ToProcessed, Discard: true}, nil
+		}
+		return Disposition{To: ToProcessed}, nil
+	}
+	if n := drain(t, New(options(t, s), r)); n != total {
+		t.Fatalf("drained %d, want %d", n, total)
+	}
+	var quarantined, replaced, moved int
+	for uid := uint32(1); uid <= total; uid++ {
+		switch uid % 4 {
+		case 1:
+			quarantined++
+		case 2:
+			replaced++
+		case 0:
+			moved++
+		}
+	}
+	wantCount(t, s, "INBOX", 0)
+	wantCount(t, s, "Quarantine", quarantined)
+	wantCount(t, s, "Processed", replaced+moved)
+	masks := 0
+	for _, m := range list(t, s, "Processed") {
+		if bytes.Equal(m, masked) {
+			masks++
+		}
+	}
+	if masks != replaced || len(r.replaced) != replaced {
+		t.Errorf("%d masked copies filed, %d recorded; want %d", masks, len(r.replaced), replaced)
+	}
+}
+
+// A cut after messages were handled but before their batch was filed
+// leaves them in the mailbox; the next pass hands them over again, the
+// desk answers with what it recorded, and each is filed once.
+func TestCutBeforeBatchIsFiledRehandsMessages(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	proxy, err := loopback.StartFaultProxy(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	const total = fileBatch + 10
+	appendN(t, s, 0, total)
+	r := newRecorder()
+	cut := true
+	r.decide = func(d Delivery) (Disposition, error) {
+		if d.UID == fileBatch+5 && cut {
+			cut = false
+			proxy.DropAll() // the batch after the first is handled, not filed
+		}
+		return Disposition{To: ToProcessed}, nil
+	}
+	opts := options(t, s)
+	opts.Address = proxy.Addr
+	in := New(opts, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := in.Drain(ctx); err == nil {
+		t.Fatal("Drain through a cut connection reported no error")
+	}
+	left := len(list(t, s, "INBOX"))
+	if left == 0 || left == total {
+		t.Fatalf("%d of %d messages left after the cut; want the unfiled batch only", left, total)
+	}
+	if n := drain(t, in); n != left {
+		t.Errorf("second Drain handed over %d, want the %d left", n, left)
+	}
+	wantCount(t, s, "INBOX", 0)
+	wantCount(t, s, "Processed", total)
+	for key, n := range r.firstTime {
+		if n != 1 {
+			t.Errorf("uid %v decided %d times", key, n)
+		}
+	}
+}

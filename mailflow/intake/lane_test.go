@@ -114,6 +114,9 @@ func (p *preparing) Prepare(ctx context.Context, d Delivery) {
 }
 
 func (p *preparing) Process(ctx context.Context, d Delivery) (Disposition, error) {
+	// The desk's Process writes to the database; without a pause this one
+	// would run through the read-ahead batch before a worker is scheduled.
+	time.Sleep(2 * time.Millisecond)
 	p.mu.Lock()
 	if p.prepared[d.UID] {
 		p.early++

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"runtime"
@@ -211,7 +212,7 @@ func (s *session) close(ctx context.Context) {
 // messages remain it looks for new mail every recheckEvery, so a reply
 // that arrives behind a backlog overtakes it. It stops at the first
 // error, leaving the rest for the next pass.
-func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
+func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 	// Mail that arrives from here on is found by the search below or wakes
 	// the next wait; an older signal is already covered.
 	select {
@@ -228,9 +229,19 @@ func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
 		return 0, err
 	}
 	lastCheck := time.Now()
-	ahead := in.newLookahead()
-	defer ahead.wait()
-	n := 0
+	ahead := in.newLookahead(ctx)
+	defer ahead.stop()
+	files := &filing{}
+	defer func() {
+		// A desk error leaves the session usable: file what was handled
+		// before it. After a cut this fails at once and the next pass
+		// hands those messages over again.
+		if err != nil && ctx.Err() == nil && files.count > 0 {
+			if fileErr := in.file(s, files); fileErr != nil {
+				in.log.Warn("filing the handled messages after an error failed; the next pass files them", "err", fileErr)
+			}
+		}
+	}()
 	for len(q.items) > 0 {
 		if err := ctx.Err(); err != nil {
 			return n, err
@@ -241,97 +252,245 @@ func (in *Intake) pass(ctx context.Context, s *session) (int, error) {
 				return n, err
 			}
 		}
-		e := q.pop()
-		d, ok, err := ahead.take(e)
-		if !ok && err == nil {
-			d, ok, err = in.fetch(s, imap.UID(e.UID), e.Size)
-		}
-		if err != nil {
+		if err := ahead.fill(s, q); err != nil {
 			return n, err
+		}
+		e := q.pop()
+		d, ok := ahead.take(e)
+		if !ok {
+			var err error
+			if d, ok, err = in.fetch(s, imap.UID(e.UID), e.Size); err != nil {
+				return n, err
+			}
 		}
 		if !ok {
 			in.log.Warn("message vanished before its body was read", "uid", e.UID)
 			continue
 		}
-		if err := ahead.prepareNext(ctx, s, q); err != nil {
-			return n, err
-		}
-		if err := in.handle(ctx, s, d); err != nil {
+		if err := in.handle(ctx, s, d, files); err != nil {
 			return n, err
 		}
 		n++
+		if files.count >= fileBatch {
+			if err := in.file(s, files); err != nil {
+				return n, err
+			}
+		}
 	}
-	return n, nil
+	// Messages recorded but not yet filed when a pass stops early stay in
+	// the mailbox: the next pass hands them over again, and the desk
+	// answers a repeat with the disposition it recorded.
+	return n, in.file(s, files)
 }
 
-// lookahead reads the next slow-lane messages early and hands them to the
-// Preparer on spare cores, so their hashing overlaps the handling of the
-// messages before them.
+// lookahead reads the bodies of the next small messages in one UID FETCH,
+// so that most messages cost no round trip of their own, and has workers,
+// one per core, prepare the slow-lane ones (hash their passwords) ahead of
+// their turn. The workers take the next message as soon as they are free,
+// so hashing keeps the cores busy while the handling in between waits for
+// the disk and the servers.
 type lookahead struct {
-	in       *Intake
-	prep     Preparer
-	fetched  map[uint32]Delivery
-	prepared map[uint32]bool
-	slots    chan struct{}
-	wg       sync.WaitGroup
+	in   *Intake
+	prep Preparer
+	ctx  context.Context
+
+	mu        sync.Mutex
+	cond      *sync.Cond // signalled when queue grows or the pass ends
+	fetched   map[uint32]Delivery
+	heldBytes int64
+	queue     []uint32                 // slow-lane messages read ahead, to prepare in turn order
+	preparing map[uint32]chan struct{} // closed when that message's Prepare returns
+	started   bool
+	stopped   bool
+	wg        sync.WaitGroup
 }
 
 // lookaheadWindow is how many queued messages are considered for reading
-// ahead, and lookaheadMaxBytes the largest message read ahead.
+// ahead, lookaheadMaxBytes the largest message read ahead and
+// lookaheadHeldBytes what the messages held ahead may add up to: forms are
+// small, so a large message is left to its turn and the read-ahead stays a
+// few megabytes at most.
 const (
-	lookaheadWindow   = 16
-	lookaheadMaxBytes = 256 << 10
+	lookaheadWindow    = 64
+	lookaheadMaxBytes  = 256 << 10
+	lookaheadHeldBytes = 4 << 20
 )
 
-func (in *Intake) newLookahead() *lookahead {
+func (in *Intake) newLookahead(ctx context.Context) *lookahead {
 	prep, _ := in.proc.(Preparer)
-	workers := max(runtime.NumCPU()-1, 1)
-	return &lookahead{in: in, prep: prep, fetched: map[uint32]Delivery{}, prepared: map[uint32]bool{}, slots: make(chan struct{}, workers)}
+	l := &lookahead{in: in, prep: prep, ctx: ctx, fetched: map[uint32]Delivery{}, preparing: map[uint32]chan struct{}{}}
+	l.cond = sync.NewCond(&l.mu)
+	return l
 }
 
-// take returns a message read ahead, if it was.
-func (l *lookahead) take(e Envelope) (Delivery, bool, error) {
+// take returns a message read ahead, if it was, once any Prepare of it has
+// returned: Process then finds its work done instead of doing it twice.
+func (l *lookahead) take(e Envelope) (Delivery, bool) {
+	l.mu.Lock()
 	d, ok := l.fetched[e.UID]
-	delete(l.fetched, e.UID)
-	delete(l.prepared, e.UID)
-	return d, ok, nil
+	if ok {
+		delete(l.fetched, e.UID)
+		l.heldBytes -= e.Size
+	}
+	done := l.preparing[e.UID]
+	l.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	return d, ok
 }
 
-// prepareNext reads the window ahead and starts Prepare for its messages
-// while a worker is free; it never waits for one.
-func (l *lookahead) prepareNext(ctx context.Context, s *session, q *workQueue) error {
-	if l.prep == nil {
-		return nil
-	}
-	for _, it := range q.items[:min(len(q.items), lookaheadWindow)] {
-		// Forms are small: a large message is left to its turn, so the
-		// messages held ahead stay a few megabytes at most.
-		if it.lane == 0 || l.prepared[it.UID] || it.Size > lookaheadMaxBytes {
+// fill reads ahead the small messages of the window once fewer than half
+// of them are held, and queues the slow-lane ones for the workers.
+func (l *lookahead) fill(s *session, q *workQueue) error {
+	window := q.items[:min(len(q.items), lookaheadWindow)]
+	l.mu.Lock()
+	var missing []imap.UID
+	held, small, budget := 0, 0, lookaheadHeldBytes-l.heldBytes
+	for _, it := range window {
+		if it.Size > lookaheadMaxBytes {
 			continue
 		}
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			return nil // every worker is busy: the rest waits for the next turn
+		small++
+		if _, ok := l.fetched[it.UID]; ok {
+			held++
+		} else if it.Size <= budget {
+			missing = append(missing, imap.UID(it.UID))
+			budget -= it.Size
 		}
-		d, ok, err := l.in.fetch(s, imap.UID(it.UID), it.Size)
-		if err != nil || !ok {
-			<-l.slots
-			return err
-		}
-		l.fetched[it.UID] = d
-		l.prepared[it.UID] = true
-		l.wg.Add(1)
-		go func() {
-			defer func() { <-l.slots; l.wg.Done() }()
-			l.prep.Prepare(ctx, d)
-		}()
 	}
+	l.mu.Unlock()
+	if len(missing) == 0 || 2*held >= small {
+		return nil
+	}
+	bodies, err := fetchBodies(s.c, missing, l.in.opts.MaxMessageBytes)
+	if err != nil {
+		return fmt.Errorf("read ahead: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	queued := false
+	for _, it := range window {
+		raw, ok := bodies[imap.UID(it.UID)]
+		if !ok {
+			continue // vanished, or left to its turn
+		}
+		l.fetched[it.UID] = Delivery{Mailbox: l.in.opts.Mailbox, UIDValidity: s.uidValidity, UID: it.UID, Size: it.Size, Raw: raw}
+		l.heldBytes += it.Size
+		if it.lane > 0 && l.prep != nil {
+			l.queue = append(l.queue, it.UID)
+			queued = true
+		}
+	}
+	if queued && !l.started {
+		l.started = true
+		for range runtime.NumCPU() {
+			l.wg.Add(1)
+			go l.work()
+		}
+	}
+	l.cond.Broadcast()
 	return nil
 }
 
-// wait lets the Prepare calls in flight finish before the pass returns.
-func (l *lookahead) wait() { l.wg.Wait() }
+// work prepares queued messages until the pass ends. A message already
+// taken for its turn is skipped: Process does its work itself.
+func (l *lookahead) work() {
+	defer l.wg.Done()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		for len(l.queue) == 0 && !l.stopped {
+			l.cond.Wait()
+		}
+		if l.stopped {
+			return
+		}
+		uid := l.queue[0]
+		l.queue = l.queue[1:]
+		d, ok := l.fetched[uid]
+		if !ok {
+			continue
+		}
+		done := make(chan struct{})
+		l.preparing[uid] = done
+		l.mu.Unlock()
+		l.prep.Prepare(l.ctx, d)
+		l.mu.Lock()
+		delete(l.preparing, uid)
+		close(done)
+	}
+}
+
+// stop ends the workers once their Prepare calls in flight have returned.
+func (l *lookahead) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// fetchBodies reads whole messages with one UID FETCH BODY.PEEK[]. A
+// message that vanished, or whose body outgrew limit, is left out: its
+// turn reads it alone, which reports either.
+func fetchBodies(c *imapclient.Client, uids []imap.UID, limit int64) (map[imap.UID][]byte, error) {
+	cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	bodies := make(map[imap.UID][]byte, len(uids))
+	var readErr error
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		var (
+			uid     imap.UID
+			raw     []byte
+			hasBody bool
+			tooBig  bool
+		)
+		// The server may send UID after the body: read both, then keep.
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			switch item := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = item.UID
+			case imapclient.FetchItemDataBodySection:
+				if hasBody {
+					continue
+				}
+				hasBody = true
+				if item.Literal == nil {
+					continue // NIL body: an empty message
+				}
+				var err error
+				raw, err = readLiteral(item.Literal, limit)
+				if errors.Is(err, errTooLarge) {
+					tooBig = true
+				} else if err != nil && readErr == nil {
+					readErr = err
+				}
+			}
+		}
+		if uid != 0 && hasBody && !tooBig && readErr == nil {
+			bodies[uid] = raw
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, err
+	}
+	return bodies, readErr
+}
+
+// readLiteral reads a literal whose size is known into one buffer of that
+// size instead of letting ReadAll double its way up (a 40 MB message would
+// otherwise cost about 100 MB of allocations). It reads at most limit
+// bytes and returns errTooLarge, with the first limit bytes, beyond that.
+func readLiteral(lit imap.LiteralReader, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(min(lit.Size(), limit+1)) + bytes.MinRead) // room for the final EOF read
+	_, err := io.Copy(&buf, io.LimitReader(lit, limit+1))
+	raw := buf.Bytes()
+	if err == nil && int64(len(raw)) > limit {
+		return raw[:limit], errTooLarge
+	}
+	return raw, err
+}
 
 // recheckEvery is how often a pass with slow work left looks for new mail.
 const recheckEvery = 250 * time.Millisecond
@@ -492,16 +651,7 @@ func fetchSection(c *imapclient.Client, uid imap.UID, section *imap.FetchItemBod
 			if body.Literal == nil {
 				continue // NIL body: an empty message
 			}
-			// The literal's size is known: read into one buffer of that size
-			// instead of letting ReadAll double its way up (a 40 MB message
-			// would otherwise cost about 100 MB of allocations).
-			var buf bytes.Buffer
-			buf.Grow(int(min(body.Literal.Size(), limit+1)) + bytes.MinRead) // room for the final EOF read
-			_, err = io.Copy(&buf, io.LimitReader(body.Literal, limit+1))
-			raw = buf.Bytes()
-			if err == nil && int64(len(raw)) > limit {
-				raw, err = raw[:limit], errTooLarge
-			}
+			raw, err = readLiteral(body.Literal, limit)
 		}
 	}
 	if closeErr := cmd.Close(); closeErr != nil {
@@ -510,8 +660,10 @@ func fetchSection(c *imapclient.Client, uid imap.UID, section *imap.FetchItemBod
 	return raw, ok, err
 }
 
-// handle gives a message to the desk and files it as the desk decided.
-func (in *Intake) handle(ctx context.Context, s *session, d Delivery) error {
+// handle gives a message to the desk and queues its filing as the desk
+// decided. A masked copy is appended at once: the desk records it before
+// the original may go.
+func (in *Intake) handle(ctx context.Context, s *session, d Delivery, files *filing) error {
 	disp, err := in.proc.Process(ctx, d)
 	if err != nil {
 		in.log.Error("processing failed; message left in place", "uid", d.UID, "err", err)
@@ -521,12 +673,16 @@ func (in *Intake) handle(ctx context.Context, s *session, d Delivery) error {
 	if err != nil {
 		return fmt.Errorf("file uid %d: %w", d.UID, err)
 	}
-	uid := imap.UID(d.UID)
+	attrs := []any{"uid", d.UID, "size", d.Size}
+	if disp.Reason != "" {
+		attrs = append(attrs, "reason", disp.Reason)
+	}
+	if d.Truncated {
+		attrs = append(attrs, "truncated", true)
+	}
 	switch {
 	case disp.Discard:
-		if err := s.deleteUID(uid); err != nil {
-			return fmt.Errorf("discard uid %d: %w", d.UID, err)
-		}
+		files.remove(imap.UID(d.UID), append(attrs, "action", "discarded"))
 	case len(disp.Replacement) > 0:
 		if err := s.appendMessage(dest, disp.Replacement); err != nil {
 			return fmt.Errorf("file replacement of uid %d in %s: %w", d.UID, dest, err)
@@ -534,35 +690,80 @@ func (in *Intake) handle(ctx context.Context, s *session, d Delivery) error {
 		if err := in.proc.ReplacementFiled(ctx, d); err != nil {
 			return fmt.Errorf("record replacement of uid %d: %w", d.UID, err)
 		}
-		if err := s.deleteUID(uid); err != nil {
-			return fmt.Errorf("delete original of uid %d: %w", d.UID, err)
-		}
+		files.remove(imap.UID(d.UID), append(attrs, "action", "replaced", "folder", dest))
 	default:
-		if err := s.move(uid, dest); err != nil {
-			return fmt.Errorf("move uid %d to %s: %w", d.UID, dest, err)
-		}
+		files.move(imap.UID(d.UID), dest, append(attrs, "action", "moved", "folder", dest))
 	}
-	attrs := []any{"uid", d.UID, "size", d.Size}
-	switch {
-	case disp.Discard:
-		attrs = append(attrs, "action", "discarded")
-	case len(disp.Replacement) > 0:
-		attrs = append(attrs, "action", "replaced", "folder", dest)
-	default:
-		attrs = append(attrs, "action", "moved", "folder", dest)
-	}
-	if disp.Reason != "" {
-		attrs = append(attrs, "reason", disp.Reason)
-	}
-	if d.Truncated {
-		attrs = append(attrs, "truncated", true)
-	}
-	in.log.Info("message filed", attrs...)
 	return nil
 }
 
-func (s *session) move(uid imap.UID, dest string) error {
-	set := imap.UIDSetNum(uid)
+// fileBatch is how many handled messages are filed with one command per
+// folder: a MOVE or STORE and EXPUNGE each is a round trip, and on a busy
+// server an O(mailbox) expunge.
+const fileBatch = 32
+
+// filing is the handled messages of a pass waiting to be filed.
+type filing struct {
+	moves   map[string][]filed // by destination folder
+	removes []filed            // originals to delete: discarded, or replaced by a masked copy
+	count   int
+}
+
+type filed struct {
+	uid   imap.UID
+	attrs []any
+}
+
+func (f *filing) move(uid imap.UID, dest string, attrs []any) {
+	if f.moves == nil {
+		f.moves = map[string][]filed{}
+	}
+	f.moves[dest] = append(f.moves[dest], filed{uid, attrs})
+	f.count++
+}
+
+func (f *filing) remove(uid imap.UID, attrs []any) {
+	f.removes = append(f.removes, filed{uid, attrs})
+	f.count++
+}
+
+// file moves and deletes the queued messages, one command per folder.
+func (in *Intake) file(s *session, f *filing) error {
+	uids := func(fs []filed) []imap.UID {
+		out := make([]imap.UID, len(fs))
+		for i, x := range fs {
+			out[i] = x.uid
+		}
+		return out
+	}
+	for _, dest := range slices.Sorted(maps.Keys(f.moves)) {
+		batch := f.moves[dest]
+		if err := s.move(uids(batch), dest); err != nil {
+			return fmt.Errorf("move %d messages to %s: %w", len(batch), dest, err)
+		}
+		in.logFiled(batch)
+		delete(f.moves, dest)
+		f.count -= len(batch)
+	}
+	if len(f.removes) > 0 {
+		if err := s.deleteUIDs(uids(f.removes)); err != nil {
+			return fmt.Errorf("delete %d messages: %w", len(f.removes), err)
+		}
+		in.logFiled(f.removes)
+		f.count -= len(f.removes)
+		f.removes = nil
+	}
+	return nil
+}
+
+func (in *Intake) logFiled(batch []filed) {
+	for _, x := range batch {
+		in.log.Info("message filed", x.attrs...)
+	}
+}
+
+func (s *session) move(uids []imap.UID, dest string) error {
+	set := imap.UIDSetNum(uids...)
 	if s.caps.Has(imap.CapMove) {
 		_, err := s.c.Move(set, dest).Wait()
 		return err
@@ -570,14 +771,15 @@ func (s *session) move(uid imap.UID, dest string) error {
 	if _, err := s.c.Copy(set, dest).Wait(); err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
-	return s.deleteUID(uid)
+	return s.deleteUIDs(uids)
 }
 
-// deleteUID flags the message \Deleted and expunges it. Without UIDPLUS
-// the plain EXPUNGE also removes any other message flagged \Deleted in the
-// mailbox: nothing else should be flagging mail in the desk's mailbox.
-func (s *session) deleteUID(uid imap.UID) error {
-	set := imap.UIDSetNum(uid)
+// deleteUIDs flags the messages \Deleted and expunges them. Without
+// UIDPLUS the plain EXPUNGE also removes any other message flagged \Deleted
+// in the mailbox: nothing else should be flagging mail in the desk's
+// mailbox.
+func (s *session) deleteUIDs(uids []imap.UID) error {
+	set := imap.UIDSetNum(uids...)
 	store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
 	if err := s.c.Store(set, store, nil).Close(); err != nil {
 		return fmt.Errorf("flag deleted: %w", err)

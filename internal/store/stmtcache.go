@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// stmtCache keeps the statements the desk runs over and over prepared.
+// Parsing SQL cost about a tenth of the desk's own CPU per message before
+// (madoguchi bench); the driver keeps a prepared single statement's
+// handle, so reusing the *sql.Stmt skips the parse.
+type stmtCache struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+// maxCachedStmts bounds the cache; the queries are constants or built from
+// a few fixed parts, so it is never reached in practice.
+const maxCachedStmts = 512
+
+// lookup returns the prepared statement for query, if there is one.
+func (c *stmtCache) lookup(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[query]
+}
+
+// get returns the prepared statement for query, preparing it on a miss.
+// It must not be called inside a transaction: with one connection,
+// preparing waits for the connection the transaction holds. It returns nil
+// when the statement cannot be prepared or cached (the caller then runs
+// the query unprepared, which reports the error if there is one).
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if st := c.lookup(query); st != nil {
+		return st
+	}
+	c.mu.Lock()
+	full := len(c.m) >= maxCachedStmts
+	c.mu.Unlock()
+	if full {
+		return nil
+	}
+	// Prepared without the lock: it waits for the connection, which a
+	// transaction that wants the lock may hold.
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[query]; ok {
+		st.Close()
+		return old
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st
+}
+
+// want notes a query a transaction ran unprepared; prepareWanted prepares
+// them once the transaction has given the connection back.
+func (c *stmtCache) want(query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wanted == nil {
+		c.wanted = map[string]bool{}
+	}
+	if len(c.wanted) < maxCachedStmts {
+		c.wanted[query] = true
+	}
+}
+
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	wanted := c.wanted
+	c.wanted = nil
+	c.mu.Unlock()
+	for query := range wanted {
+		c.get(ctx, query)
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = nil
+}
+
+// exec runs a statement outside a transaction.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := s.stmts.get(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return s.db.ExecContext(ctx, query, args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.stmts.get(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, query, args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.stmts.get(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
+}
+
+func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
+	if st := t.stmts.lookup(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	}
+	t.stmts.want(query)
+	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+func (t *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmts.lookup(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	}
+	t.stmts.want(query)
+	return t.tx.QueryContext(t.ctx, query, args...)
+}
+
+func (t *Tx) queryRow(query string, args ...any) *sql.Row {
+	if st := t.stmts.lookup(query); st != nil {
+		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	}
+	t.stmts.want(query)
+	return t.tx.QueryRowContext(t.ctx, query, args...)
+}
