@@ -30,6 +30,9 @@ type Options struct {
 	Events func(desk.Event)
 	Now    func() time.Time
 	Hash   secret.Params
+	// Hasher, when set, does the hashing of the desk (NewGroup shares one
+	// between its desks, so the memory of their hashes is kept once).
+	Hasher *secret.Hasher
 }
 
 // App is one running desk.
@@ -43,6 +46,7 @@ type App struct {
 	now    func() time.Time
 	// Scheduler runs the desk's jobs (run by Run, or by hand).
 	Scheduler *scheduler.Scheduler
+	ownHasher *secret.Hasher // made by New when Options gave none; Close releases it
 }
 
 // New opens the database and builds the desk. Close releases it.
@@ -59,6 +63,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ownHasher *secret.Hasher
+	if opts.Hasher == nil {
+		ownHasher = newHasher(opts.Hash)
+		opts.Hasher = ownHasher
+	}
 	tmpl, err := templates.Load(cfg.Templates.Dir, cfg.Desk.Location)
 	if err != nil {
 		st.Close()
@@ -71,7 +80,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			return nil, fmt.Errorf("facility.facility_list: %w", err)
 		}
 	}
-	a := &App{cfg: cfg, Store: st, log: log, now: now}
+	a := &App{cfg: cfg, Store: st, log: log, now: now, ownHasher: ownHasher}
 	a.sender = outbound.New(outbound.Options{
 		Address: cfg.SMTP.Address, TLS: cfg.SMTP.TLS, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 		HeloName: cfg.SMTP.Helo, Timeout: cfg.SMTP.Timeout, Backoff: cfg.SMTP.Backoff, Logger: log.With("part", "sender"),
@@ -79,7 +88,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}, reportingQueue{Store: st, events: opts.Events, now: now})
 	a.Desk = desk.New(desk.Options{
 		Config: cfg, Store: st, Templates: tmpl, Now: now, Logger: log.With("part", "desk"),
-		Events: opts.Events, Hash: opts.Hash, Enqueued: a.sender.Kick, Facilities: facilities,
+		Events: opts.Events, Hash: opts.Hash, Hasher: opts.Hasher, Enqueued: a.sender.Kick, Facilities: facilities,
 		ForwardingChanged: func() {
 			if err := a.ExportForwarding(context.Background()); err != nil {
 				log.Error("forwarding export failed; the nightly job retries", "err", err)
@@ -118,7 +127,20 @@ func (a *App) ExportForwarding(ctx context.Context) error {
 func (a *App) Name() string { return a.cfg.Name }
 
 // Close closes the database.
-func (a *App) Close() error { return a.Store.Close() }
+func (a *App) Close() error {
+	if a.ownHasher != nil {
+		a.ownHasher.Close()
+	}
+	return a.Store.Close()
+}
+
+// newHasher returns a Hasher at cost p, or at the default cost.
+func newHasher(p secret.Params) *secret.Hasher {
+	if p == (secret.Params{}) {
+		p = secret.DefaultParams()
+	}
+	return secret.NewHasher(p)
+}
 
 // Summary is what one pass did.
 type Summary struct {

@@ -7,17 +7,23 @@ import (
 	"sync"
 
 	"github.com/madoguchi/madoguchi/internal/config"
+	"github.com/madoguchi/madoguchi/internal/secret"
 )
 
 // Group is every desk one process serves (config desks:), each with its
 // own mailbox, database, operators and templates.
 type Group struct {
-	Apps []*App
+	Apps   []*App
+	hasher *secret.Hasher // shared by the desks: the memory of their hashes is kept once
 }
 
 // NewGroup opens every desk of cfg.
 func NewGroup(ctx context.Context, cfg *config.Config, opts Options) (*Group, error) {
 	g := &Group{}
+	if opts.Hasher == nil {
+		g.hasher = newHasher(opts.Hash)
+		opts.Hasher = g.hasher
+	}
 	for _, dc := range cfg.AllDesks() {
 		o := opts
 		if o.Logger != nil {
@@ -38,6 +44,9 @@ func (g *Group) Close() error {
 	var errs []error
 	for _, a := range g.Apps {
 		errs = append(errs, a.Close())
+	}
+	if g.hasher != nil {
+		g.hasher.Close()
 	}
 	return errors.Join(errs...)
 }

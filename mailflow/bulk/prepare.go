@@ -15,9 +15,12 @@ import (
 
 // Options tune Prepare.
 type Options struct {
-	Now     time.Time     // desk-local time, for birth dates; default time.Now()
-	Hash    secret.Params // default secret.DefaultParams()
-	Workers int           // goroutines hashing passwords; default runtime.NumCPU()
+	Now  time.Time     // desk-local time, for birth dates; default time.Now()
+	Hash secret.Params // default secret.DefaultParams()
+	// Hasher, when set, hashes instead (at its own cost) and lends its
+	// memory: the desk's, shared with its other hashing.
+	Hasher  *secret.Hasher
+	Workers int // goroutines hashing passwords; default runtime.NumCPU()
 	// Progress is called from the goroutine that called Prepare, as rows
 	// are checked and hashed; done reaches total at the end. May be nil.
 	Progress func(done, total int)
@@ -42,6 +45,10 @@ func Prepare(ctx context.Context, rows []Row, opts Options) ([]Prepared, error) 
 	}
 	if opts.Hash == (secret.Params{}) {
 		opts.Hash = secret.DefaultParams()
+	}
+	if opts.Hasher == nil {
+		opts.Hasher = secret.NewHasher(opts.Hash)
+		defer opts.Hasher.Close()
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
@@ -137,7 +144,7 @@ func hashAll(ctx context.Context, idx []int, passwords []string, opts Options, s
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				h, err := secret.Hash(passwords[i], opts.Hash)
+				h, err := opts.Hasher.Hash(passwords[i])
 				select {
 				case results <- result{i, h, err}:
 				case <-ctx.Done():

@@ -62,7 +62,7 @@ func (d *Desk) prepareBulk(ctx context.Context, del intake.Delivery) *bulkJob {
 		job.fileErr = &bulk.FileError{Reason: err.Error(), ReasonJA: err.Error()}
 		return job
 	}
-	job.prepared, err = bulk.Prepare(ctx, rows, bulk.Options{Now: d.now().In(d.cfg.Desk.Location), Hash: d.hash})
+	job.prepared, err = bulk.Prepare(ctx, rows, bulk.Options{Now: d.now().In(d.cfg.Desk.Location), Hasher: d.hasher})
 	if err != nil {
 		return nil // cancelled: the message is handled again on the next pass
 	}

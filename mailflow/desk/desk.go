@@ -48,6 +48,9 @@ type Options struct {
 	Events func(Event)
 	// Hash is the argon2id cost; tests lower it.
 	Hash secret.Params
+	// Hasher, when set, does the desk's hashing (at its own cost, not
+	// Hash): the desks of one daemon share one, and so its memory.
+	Hasher *secret.Hasher
 	// Enqueued, when set, is called after a commit that queued notices,
 	// so the sender can wake up at once instead of at its next poll.
 	Enqueued func()
@@ -67,6 +70,7 @@ type Desk struct {
 	log    *slog.Logger
 	events func(Event)
 	hash   secret.Params
+	hasher *secret.Hasher
 	kick   func()
 	limits message.Limits
 	// onForwarding is Options.ForwardingChanged.
@@ -90,6 +94,10 @@ func New(opts Options) *Desk {
 	}
 	if d.hash == (secret.Params{}) {
 		d.hash = secret.DefaultParams()
+	}
+	d.hasher = opts.Hasher
+	if d.hasher == nil {
+		d.hasher = secret.NewHasher(d.hash)
 	}
 	d.limits = message.DefaultLimits()
 	d.limits.MaxAttachments = opts.Config.Limits.MaxAttachments
@@ -327,7 +335,7 @@ func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, 
 	if capped, err = d.spendHash(in); err != nil || capped {
 		return "", capped, err
 	}
-	hash, err = secret.Hash(password, d.hash)
+	hash, err = d.hasher.Hash(password)
 	return hash, false, err
 }
 

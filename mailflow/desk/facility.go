@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/facility"
@@ -232,7 +231,7 @@ func (d *Desk) approveFacility(in *inbound, actor string) error {
 	if err != nil {
 		return err
 	}
-	hash, err := secret.Hash(initial, d.hash)
+	hash, err := d.hasher.Hash(initial)
 	if err != nil {
 		return err
 	}
@@ -362,7 +361,7 @@ func (d *Desk) facilityPasswordChange(in *inbound, form forms.Form) (result, err
 		if capped {
 			return d.tooManyRequests(in, reasonFacility, "password checks for "+in.from+" this hour")
 		}
-		ok, _ = secret.Verify(f["current_password"], u.PasswordHash)
+		ok, _ = d.hasher.Verify(f["current_password"], u.PasswordHash)
 	}
 	if !ok {
 		// Which of ID, address or password was wrong is not told.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
@@ -136,7 +135,7 @@ func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
 	if err != nil || !spent {
 		return
 	}
-	hash, err := secret.Hash(pw, d.hash)
+	hash, err := d.hasher.Hash(pw)
 	if err != nil {
 		return
 	}
