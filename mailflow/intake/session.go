@@ -246,7 +246,7 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		if q.hasSlow() && time.Since(lastCheck) >= recheckEvery {
+		if q.hasSlow() && (time.Since(lastCheck) >= recheckEvery || s.woken()) {
 			lastCheck = time.Now()
 			if err := in.addNewMail(s, q); err != nil {
 				return n, err
@@ -492,7 +492,19 @@ func readLiteral(lit imap.LiteralReader, limit int64) ([]byte, error) {
 	return raw, err
 }
 
-// recheckEvery is how often a pass with slow work left looks for new mail.
+// woken reports (and clears) an EXISTS the server sent with the answer to
+// one of the pass's commands: new mail to look for at once.
+func (s *session) woken() bool {
+	select {
+	case <-s.wake:
+		return true
+	default:
+		return false
+	}
+}
+
+// recheckEvery is how often a pass with slow work left looks for new mail
+// when the server has not said there is some.
 const recheckEvery = 250 * time.Millisecond
 
 // workQueue is the messages of a pass in the order they are handled.
