@@ -21,7 +21,6 @@ package argon2id
 
 import (
 	"encoding/binary"
-	"runtime"
 	"sync"
 	"time"
 
@@ -132,13 +131,6 @@ const (
 	syncPoints  = 4
 )
 
-// yieldEvery is how many blocks a hash computes between yields to the
-// scheduler (about half a millisecond at the desk's cost). A hash runs for
-// 20-30 ms without a preemption point and Go preempts only after 10 ms, so
-// on a machine whose cores are all hashing, every IMAP, SMTP or SQLite
-// round trip of the desk used to wait that long for a core.
-const yieldEvery = 1024
-
 type block [blockLength]uint64
 
 func initHash(password, salt, key, data []byte, time, memory, threads, keyLen uint32, mode int) [blake2b.Size + 8]byte {
@@ -242,9 +234,6 @@ func processBlocks(B []block, time, memory, threads uint32, mode int) {
 				processBlockXOR(&B[offset], &B[prev], &B[newOffset])
 			}
 			index, offset = index+1, offset+1
-			if index%yieldEvery == 0 {
-				runtime.Gosched()
-			}
 		}
 		wg.Done()
 	}
