@@ -209,9 +209,10 @@ func (s *session) close(ctx context.Context) {
 
 // pass processes and files every message not flagged \Deleted: in UID
 // order, or by lane first when the processor has lanes. While slow-lane
-// messages remain it looks for new mail every recheckEvery, so a reply
-// that arrives behind a backlog overtakes it. It stops at the first
-// error, leaving the rest for the next pass.
+// messages remain it looks for new mail when the server reports some, or
+// every recheckEvery, so a reply that arrives behind a backlog overtakes
+// it. Handled messages are filed in batches of fileBatch. It stops at the
+// first error, leaving the rest for the next pass.
 func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 	// Mail that arrives from here on is found by the search below or wakes
 	// the next wait; an older signal is already covered.
