@@ -41,6 +41,8 @@ type sink struct {
 	// dropAfterData records the message, then closes the connection
 	// instead of replying 250: the sender cannot know it was delivered.
 	dropAfterData bool
+	// onData, when set, sees each message before the sink answers 250.
+	onData func(received)
 }
 
 func newSink(t *testing.T) *sink {
@@ -125,8 +127,11 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	m := received{From: ss.from, To: append([]string(nil), ss.to...), Data: b}
 	ss.s.mu.Lock()
 	ss.s.msgs = append(ss.s.msgs, m)
-	drop := ss.s.dropAfterData
+	drop, onData := ss.s.dropAfterData, ss.s.onData
 	ss.s.mu.Unlock()
+	if onData != nil {
+		onData(m)
+	}
 	ss.s.got <- m
 	if drop {
 		_ = ss.c.Conn().Close()

@@ -6,10 +6,12 @@ package outbound
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	netmail "net/mail"
@@ -152,26 +154,39 @@ func (s *Sender) untilNext(ctx context.Context) time.Duration {
 	return max(0, min(maxSleep, next.Sub(s.now())))
 }
 
-// DeliverDue tries every due notice once, over one SMTP connection where
-// possible. A connection failure marks each due notice for retry. err is
-// only for queue errors (or unusable Options, or ctx being cancelled), and
-// the counts tell what was done until then.
+// deliveryLanes is how many SMTP connections deliver at once. On a busy
+// machine each of a transaction's round trips waits for a core, and one
+// connection fell behind the desk (madoguchi bench). The end of DATA and
+// the mark that records it are still taken one lane at a time (commit), so
+// a crash repeats at most one notice, as with one connection.
+const deliveryLanes = 2
+
+// DeliverDue tries every due notice once, over up to deliveryLanes SMTP
+// connections. Notices to the same first recipient go over the same lane,
+// in queue order. A connection failure marks each of its due notices for
+// retry. err is only for queue errors (or unusable Options, or ctx being
+// cancelled), and the counts tell what was done until then.
 func (s *Sender) DeliverDue(ctx context.Context) (sent, retried, failed int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	client, err := s.newClient()
-	if err != nil {
-		// Leave the notices pending: retrying cannot fix a configuration.
-		return 0, 0, 0, err
+	var commit sync.Mutex
+	lanes := make([]*conn, deliveryLanes)
+	for i := range lanes {
+		client, err := s.newClient()
+		if err != nil {
+			// Leave the notices pending: retrying cannot fix a configuration.
+			return 0, 0, 0, err
+		}
+		lanes[i] = &conn{s: s, client: client, commit: &commit}
+		defer lanes[i].close()
 	}
-	c := &conn{s: s, client: client}
-	defer c.close()
 	seen := make(map[int64]bool)
 	for {
 		due, err := s.q.Due(ctx, s.now(), batchSize)
 		if err != nil {
 			return sent, retried, failed, fmt.Errorf("outbound: due notices: %w", err)
 		}
+		work := make([][]store.Notice, len(lanes))
 		fresh := 0
 		for _, n := range due {
 			if seen[n.ID] { // retried with a zero delay: once per call is enough
@@ -179,26 +194,67 @@ func (s *Sender) DeliverDue(ctx context.Context) (sent, retried, failed int, err
 			}
 			seen[n.ID] = true
 			fresh++
-			if err := ctx.Err(); err != nil {
-				return sent, retried, failed, err
+			i := laneOf(n, len(lanes))
+			work[i] = append(work[i], n)
+		}
+		var (
+			mu       sync.Mutex
+			firstErr error
+			wg       sync.WaitGroup
+		)
+		for i, c := range lanes {
+			if len(work[i]) == 0 {
+				continue
 			}
-			st, err := c.deliver(ctx, n)
-			switch st {
-			case stateSent:
-				sent++
-			case stateRetry:
-				retried++
-			case stateFailed:
-				failed++
-			}
-			if err != nil {
-				return sent, retried, failed, err
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, n := range work[i] {
+					if err := ctx.Err(); err != nil {
+						mu.Lock()
+						firstErr = cmp.Or(firstErr, err)
+						mu.Unlock()
+						return
+					}
+					st, err := c.deliver(ctx, n)
+					mu.Lock()
+					switch st {
+					case stateSent:
+						sent++
+					case stateRetry:
+						retried++
+					case stateFailed:
+						failed++
+					}
+					firstErr = cmp.Or(firstErr, err)
+					stop := firstErr != nil
+					mu.Unlock()
+					if stop {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return sent, retried, failed, firstErr
 		}
 		if fresh == 0 || len(due) < batchSize {
 			return sent, retried, failed, nil
 		}
 	}
+}
+
+// laneOf keeps the notices of one recipient on one lane, so they arrive
+// in the order they were queued.
+func laneOf(n store.Notice, lanes int) int {
+	key := ""
+	if len(n.To) > 0 {
+		key = strings.ToLower(n.To[0])
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(lanes))
 }
 
 // newClient makes the go-mail client that dials and sets up connections
@@ -260,6 +316,7 @@ const (
 // conn is the SMTP connection of one DeliverDue call, opened on first need.
 type conn struct {
 	s       *Sender
+	commit  *sync.Mutex // held from the end of DATA until the result is marked
 	client  *mail.Client
 	smtp    *smtp.Client
 	used    bool  // a transaction already ran on smtp
@@ -304,6 +361,9 @@ type outcome struct {
 	early    bool     // failed before the final dot: the server has not taken the message
 	refused  []string // recipients refused while others were accepted
 	accepted int
+	// committing: the commit lock is held (taken before the final dot);
+	// deliver releases it after the mark.
+	committing bool
 }
 
 // deliver sends one notice and records the result in the queue. The
@@ -345,6 +405,11 @@ func (c *conn) deliver(ctx context.Context, n store.Notice) (state, error) {
 		break
 	}
 
+	if o.committing {
+		// The final dot was sent under the commit lock: release it once
+		// the result is recorded.
+		defer c.commit.Unlock()
+	}
 	switch o.st {
 	case stateSent:
 		if len(o.refused) > 0 {
@@ -437,11 +502,19 @@ func (c *conn) transact(from string, rcpts []string, raw []byte) outcome {
 		_ = w.Close()
 		return outcome{st: stateRetry, reason: "DATA: " + err.Error(), lost: true, early: true}
 	}
+	// From the final dot until the mark, a crash repeats the notice: one
+	// lane at a time in that window keeps it to one notice per crash.
+	if c.commit != nil {
+		c.commit.Lock()
+		o.committing = true
+	}
 	if err := w.Close(); err != nil {
 		// After the final dot the transaction is over either way (no
 		// RSET), and a lost reply leaves it unknown whether the server
 		// took the message: the stable Message-ID covers a resend.
-		return classify("end of DATA", err)
+		failed := classify("end of DATA", err)
+		failed.committing = o.committing
+		return failed
 	}
 	o.st = stateSent
 	return o

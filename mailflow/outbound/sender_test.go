@@ -3,9 +3,13 @@ package outbound
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,8 +180,10 @@ func TestDeliverRecipientRefused(t *testing.T) {
 	// One refused recipient among several: the others still get it.
 	partial := testNotice(testDate)
 	partial.MessageID = "partial.1@desk.example"
-	partial.To = []string{"taro@example.jp"}
-	partial.Cc = []string{"nobody@example.jp"}
+	// Addressed first to the refused one too: notices to one first
+	// recipient share a lane, so both transactions use one connection.
+	partial.To = []string{"nobody@example.jp"}
+	partial.Cc = []string{"taro@example.jp"}
 	part := q.add(partial)
 	var logs bytes.Buffer
 	s := newTestSender(t, sk.addr, q, testDate.Add(time.Minute), &logs)
@@ -367,5 +373,69 @@ func TestLostReplyResendsSameMessage(t *testing.T) {
 		if a.h.Get(k) != b.h.Get(k) {
 			t.Errorf("%s differs between copies: %q vs %q", k, a.h.Get(k), b.h.Get(k))
 		}
+	}
+}
+
+// Notices go out over several connections, but notices to one recipient
+// keep their queue order, and when the sink is handed the end of a
+// message every notice it accepted before is already marked sent: only
+// one notice at a time is between the final dot and its mark, so a crash
+// still repeats at most one.
+func TestLanesKeepOrderAndOneNoticeInTheCommitWindow(t *testing.T) {
+	sk := newSink(t)
+	q := newMemQueue()
+	recipients := []string{"a@example.jp", "b@example.jp", "c@example.jp", "d@example.jp", "e@example.jp"}
+	ids := map[string]int64{} // Message-ID -> row
+	var queued []string
+	for i := 0; i < 40; i++ {
+		n := testNotice(testDate)
+		n.MessageID = fmt.Sprintf("lane-%02d.1@desk.example", i)
+		n.To, n.Cc = []string{recipients[i%len(recipients)]}, nil
+		ids[n.MessageID] = q.add(n)
+		queued = append(queued, n.MessageID)
+	}
+	var (
+		mu        sync.Mutex
+		accepted  []string
+		unmarked  []string
+		perRcpt   = map[string][]string{}
+		idPattern = regexp.MustCompile(`(?m)^Message-I[Dd]: <([^>]+)>`)
+	)
+	sk.onData = func(m received) {
+		id := idPattern.FindSubmatch(m.Data)
+		if id == nil {
+			t.Errorf("no Message-ID in %q", m.Data)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, prev := range accepted {
+			if q.row(ids[prev]).state != store.OutboxSent {
+				unmarked = append(unmarked, prev)
+			}
+		}
+		accepted = append(accepted, string(id[1]))
+		perRcpt[m.To[0]] = append(perRcpt[m.To[0]], string(id[1]))
+	}
+	s := newTestSender(t, sk.addr, q, testDate.Add(time.Minute), nil)
+	if sent, retried, failed := deliver(t, s); sent != 40 || retried != 0 || failed != 0 {
+		t.Fatalf("sent %d retried %d failed %d", sent, retried, failed)
+	}
+	if len(unmarked) != 0 {
+		t.Errorf("accepted before another notice's end of DATA but not yet marked sent: %v", unmarked)
+	}
+	for _, r := range recipients {
+		var want []string
+		for i, id := range queued {
+			if recipients[i%len(recipients)] == r {
+				want = append(want, id)
+			}
+		}
+		if got := perRcpt[r]; !slices.Equal(got, want) {
+			t.Errorf("%s received %v, queued %v", r, got, want)
+		}
+	}
+	if c := sk.sessionCount(); c < 2 || c > deliveryLanes {
+		t.Errorf("%d sessions for %d lanes and five recipients", c, deliveryLanes)
 	}
 }
