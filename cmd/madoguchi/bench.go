@@ -32,8 +32,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	// The same soft memory limit as `run`, so the peak RSS is the daemon's.
-	applyMemoryLimit(&config.Config{})
+	// The same runtime settings as `run` (memory limit, Ps), so the figures
+	// are the daemon's.
+	applyRuntime(&config.Config{})
 	if fs.NArg() != 0 || *n < 1 || !(*share > 0 && *share <= 1) || *replies < 1 || *replies > 100 {
 		fs.Usage()
 		return 2

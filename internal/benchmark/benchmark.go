@@ -122,8 +122,8 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		ISO2022JP: m.jis, UTF8: m.utf8, Replies: opts.Replies, MailboxBytes: m.bytes, CPUs: runtime.NumCPU(),
 		Messages: opts.N + opts.Replies}
 	r.PasswordShare = float64(m.applications+opts.Replies) / float64(r.Messages)
-	fmt.Fprintf(out, "madoguchi bench: %d messages (%.1f MB) generated in %s; %d access-code replies; %d CPUs\n",
-		opts.N, mib(m.bytes), round(time.Since(t)), opts.Replies, r.CPUs)
+	fmt.Fprintf(out, "madoguchi bench: %d messages (%.1f MB) generated in %s; %d access-code replies; %d CPUs, GOMAXPROCS %d\n",
+		opts.N, mib(m.bytes), round(time.Since(t)), opts.Replies, r.CPUs, runtime.GOMAXPROCS(0))
 
 	// The stages, on the same messages; the desk's messages are N plus the
 	// replies, and the replies hash a password too.
