@@ -40,7 +40,7 @@ const accountColumns = `id, login, kind, family_name, given_name, family_reading
 	sex, birth_date, institution, department, email, eligibility, password_hash, password_active_at,
 	indice_password_hash, created_at, COALESCE(request_id, 0), status`
 
-func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
+func scanAccount(row rowScanner) (*Account, error) {
 	var a Account
 	var active sql.NullInt64
 	var created int64
@@ -89,17 +89,5 @@ func (t *Tx) AccountByLogin(login string) (*Account, error) {
 // birth date), for the one-ID-per-person rule.
 func (t *Tx) AccountsByIdentity(identityKey string) ([]*Account, error) {
 	rows, err := t.query(`SELECT `+accountColumns+` FROM accounts WHERE identity_key = ? AND status = 'active'`, identityKey)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanAccount)
 }

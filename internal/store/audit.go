@@ -31,19 +31,11 @@ func (t *Tx) AuditLog(requestID int64) ([]AuditEntry, error) {
 		args = append(args, requestID)
 	}
 	rows, err := t.query(q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
+	return scanAll(rows, err, func(row rowScanner) (AuditEntry, error) {
 		var e AuditEntry
 		var at int64
-		if err := rows.Scan(&at, &e.Actor, &e.RequestID, &e.Action, &e.Detail); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&at, &e.Actor, &e.RequestID, &e.Action, &e.Detail)
 		e.At = time.Unix(at, 0).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	})
 }

@@ -85,7 +85,7 @@ func (t *Tx) IssueAccessCode(accountID, requestID int64, purpose string, digits 
 
 const codeColumns = `id, account_id, request_id, purpose, salt, code_hash, created_at, expires_at, wrong_tries, state`
 
-func scanCode(row interface{ Scan(...any) error }) (*AccessCode, error) {
+func scanCode(row rowScanner) (*AccessCode, error) {
 	var c AccessCode
 	var created, expires int64
 	err := row.Scan(&c.ID, &c.AccountID, &c.RequestID, &c.Purpose, &c.salt, &c.hash, &created, &expires, &c.WrongTries, &c.State)

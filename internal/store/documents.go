@@ -42,19 +42,11 @@ func (t *Tx) AddDocument(d *Document) error {
 func (t *Tx) Documents(requestID int64) ([]Document, error) {
 	rows, err := t.query(`SELECT id, filename, content_type, size, sha256, accepted, received_at
 		FROM documents WHERE request_id = ? ORDER BY id`, requestID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Document
-	for rows.Next() {
+	return scanAll(rows, err, func(row rowScanner) (Document, error) {
 		d := Document{RequestID: requestID}
 		var at int64
-		if err := rows.Scan(&d.ID, &d.Filename, &d.ContentType, &d.Size, &d.SHA256, &d.Accepted, &at); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&d.ID, &d.Filename, &d.ContentType, &d.Size, &d.SHA256, &d.Accepted, &at)
 		d.ReceivedAt = time.Unix(at, 0).UTC()
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, err
+	})
 }

@@ -118,21 +118,13 @@ type FailedNotice struct {
 func (s *Store) FailedNoticesSince(ctx context.Context, since time.Time) ([]FailedNotice, error) {
 	rows, err := s.query(ctx, `SELECT id, notice, recipient, subject, last_error, created_at FROM outbox
 		WHERE state = 'failed' AND created_at >= ? ORDER BY id`, unix(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []FailedNotice
-	for rows.Next() {
+	return scanAll(rows, err, func(row rowScanner) (FailedNotice, error) {
 		var f FailedNotice
 		var created int64
-		if err := rows.Scan(&f.ID, &f.Kind, &f.Recipient, &f.Subject, &f.LastError, &created); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&f.ID, &f.Kind, &f.Recipient, &f.Subject, &f.LastError, &created)
 		f.CreatedAt = time.Unix(created, 0).UTC()
-		out = append(out, f)
-	}
-	return out, rows.Err()
+		return f, err
+	})
 }
 
 // ExpireCodeRequests closes the open requests whose access code is no

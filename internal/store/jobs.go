@@ -49,22 +49,14 @@ type JobRun struct {
 func (s *Store) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, error) {
 	rows, err := s.query(ctx, `SELECT job, slot, started_at, finished_at, outcome FROM job_runs
 		WHERE job = ? ORDER BY slot DESC LIMIT ?`, job, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []JobRun
-	for rows.Next() {
+	return scanAll(rows, err, func(row rowScanner) (JobRun, error) {
 		var r JobRun
 		var slot, started int64
 		var finished sql.NullInt64
-		if err := rows.Scan(&r.Job, &slot, &started, &finished, &r.Outcome); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&r.Job, &slot, &started, &finished, &r.Outcome)
 		r.Slot, r.StartedAt, r.FinishedAt = time.Unix(slot, 0).UTC(), time.Unix(started, 0).UTC(), fromUnix(finished)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, err
+	})
 }
 
 // ClaimStep records that a job did a step (key per request and step) in

@@ -96,7 +96,7 @@ func (t *Tx) ForwardingFrom(oldLogin string) (*Forwarding, error) {
 
 const forwardingColumns = `id, account_id, COALESCE(request_id, 0), old_login, new_login, starts_at, ends_at`
 
-func scanForwarding(row interface{ Scan(...any) error }) (*Forwarding, error) {
+func scanForwarding(row rowScanner) (*Forwarding, error) {
 	var f Forwarding
 	var starts, ends int64
 	err := row.Scan(&f.ID, &f.AccountID, &f.RequestID, &f.OldLogin, &f.NewLogin, &starts, &ends)
@@ -110,23 +110,20 @@ func scanForwarding(row interface{ Scan(...any) error }) (*Forwarding, error) {
 	return &f, nil
 }
 
+// scanForwardingValue is scanForwarding for lists, which hold values.
+func scanForwardingValue(row rowScanner) (Forwarding, error) {
+	f, err := scanForwarding(row)
+	if err != nil {
+		return Forwarding{}, err
+	}
+	return *f, nil
+}
+
 // ActiveForwardings lists every forwarding in force at now, by old ID.
 func (s *Store) ActiveForwardings(ctx context.Context, now time.Time) ([]Forwarding, error) {
 	rows, err := s.query(ctx, `SELECT `+forwardingColumns+` FROM forwardings
 		WHERE ended_at IS NULL AND ends_at > ? ORDER BY old_login`, unix(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Forwarding
-	for rows.Next() {
-		f, err := scanForwarding(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *f)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanForwardingValue)
 }
 
 // ForwardingsEndingBy lists active forwardings that end at or before t
@@ -134,19 +131,7 @@ func (s *Store) ActiveForwardings(ctx context.Context, now time.Time) ([]Forward
 func (t *Tx) ForwardingsEndingBy(by time.Time) ([]Forwarding, error) {
 	rows, err := t.query(`SELECT `+forwardingColumns+` FROM forwardings
 		WHERE ended_at IS NULL AND ends_at <= ? ORDER BY ends_at`, unix(by))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Forwarding
-	for rows.Next() {
-		f, err := scanForwarding(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *f)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanForwardingValue)
 }
 
 // CloseAccount marks an account deleted or merged; the row stays so that
@@ -176,19 +161,7 @@ func (t *Tx) SetHolder(accountID int64, familyName, givenName, email string) err
 func (t *Tx) OpenRequestsOf(applicant string) ([]*Request, error) {
 	rows, err := t.query(`SELECT `+requestColumns+` FROM requests
 		WHERE applicant = ? AND closed_at IS NULL ORDER BY created_at, id`, applicant)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanRequest)
 }
 
 // LoginEverUsed reports whether an ID was ever issued: held now, or left

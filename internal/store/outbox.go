@@ -126,7 +126,7 @@ func (t *Tx) RecordBounce(messageID string, at time.Time, detail string) (reques
 const noticeColumns = `id, message_id, date, from_addr, to_addrs, cc_addrs, subject, body, in_reply_to, refs,
 	charset, attachments, attempts`
 
-func scanNotice(row interface{ Scan(...any) error }) (Notice, error) {
+func scanNotice(row rowScanner) (Notice, error) {
 	var n Notice
 	var date int64
 	var to, cc, refs, atts string
@@ -152,19 +152,7 @@ func scanNotice(row interface{ Scan(...any) error }) (Notice, error) {
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, error) {
 	rows, err := s.query(ctx, `SELECT `+noticeColumns+` FROM outbox
 		WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY priority, next_attempt_at, id LIMIT ?`, unix(now), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Notice
-	for rows.Next() {
-		n, err := scanNotice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanNotice)
 }
 
 // NextDue reports when the next pending notice is due.
@@ -216,18 +204,10 @@ type OutboxEntry struct {
 func (s *Store) Outbox(ctx context.Context, state string) ([]OutboxEntry, error) {
 	rows, err := s.query(ctx, `SELECT id, message_id, COALESCE(request_id,0), notice, recipient, subject,
 		state, attempts, last_error, bounced_at IS NOT NULL FROM outbox WHERE ? = '' OR state = ? ORDER BY id`, state, state)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []OutboxEntry
-	for rows.Next() {
+	return scanAll(rows, err, func(row rowScanner) (OutboxEntry, error) {
 		var e OutboxEntry
-		if err := rows.Scan(&e.ID, &e.MessageID, &e.RequestID, &e.Kind, &e.Recipient, &e.Subject, &e.State,
-			&e.Attempts, &e.LastError, &e.Bounced); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		err := row.Scan(&e.ID, &e.MessageID, &e.RequestID, &e.Kind, &e.Recipient, &e.Subject, &e.State,
+			&e.Attempts, &e.LastError, &e.Bounced)
+		return e, err
+	})
 }

@@ -46,7 +46,7 @@ func (r *Request) Open() bool { return r.ClosedAt.IsZero() }
 const requestColumns = `id, reference, kind, state, applicant, lang, fields, password_hash, desired_id,
 	identity_key, thread_root, COALESCE(account_id, 0), created_at, updated_at, closed_at`
 
-func scanRequest(row interface{ Scan(...any) error }) (*Request, error) {
+func scanRequest(row rowScanner) (*Request, error) {
 	var r Request
 	var fields string
 	var created, updated int64

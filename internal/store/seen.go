@@ -29,7 +29,7 @@ type Seen struct {
 const seenColumns = `id, mailbox, uid_validity, uid, message_id, content_sha256, from_addr, subject,
 	received_at, outcome, reason, COALESCE(request_id, 0), destination, replacement, replacement_filed`
 
-func scanSeen(row interface{ Scan(...any) error }) (*Seen, error) {
+func scanSeen(row rowScanner) (*Seen, error) {
 	var s Seen
 	var received int64
 	err := row.Scan(&s.ID, &s.Mailbox, &s.UIDValidity, &s.UID, &s.MessageID, &s.ContentSHA256, &s.From,

@@ -161,3 +161,24 @@ func fromUnix(v sql.NullInt64) time.Time {
 	}
 	return time.Unix(v.Int64, 0).UTC()
 }
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// scanAll reads every row of a query with scan and closes the rows; err is
+// the query's own error.
+func scanAll[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
