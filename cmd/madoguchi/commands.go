@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -29,18 +28,11 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// applyRuntime sets the runtime's soft memory limit from the
-// configuration unless GOMEMLIMIT is set, and runs the daemon with one more
-// P than the runtime would (unless GOMAXPROCS is set). Password hashing
-// keeps every P busy in 20-30 ms stretches that Go preempts only after
-// 10 ms, so the desk's IMAP, SMTP and SQLite round trips waited for a core
-// each time, and the sender fell behind the desk (madoguchi bench); with a
-// spare P the kernel runs them as soon as they wake. The hashing itself
-// stays at one worker per core.
+// applyRuntime runs the daemon with a spare P (app.AddSpareP) and sets the
+// runtime's soft memory limit from the configuration unless GOMEMLIMIT is
+// set.
 func applyRuntime(cfg *config.Config) {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-	}
+	app.AddSpareP()
 	if os.Getenv("GOMEMLIMIT") != "" || cfg.MemoryLimit < 0 {
 		return
 	}

@@ -35,12 +35,8 @@ import (
 //	go test -run '^$' -bench AccessCodeUnderBacklog -benchtime 1x ./mailflow/desk/
 func BenchmarkAccessCodeUnderBacklog(b *testing.B) {
 	const backlog, replies = 1000, 20
-	// As the daemon runs (cmd/madoguchi applyRuntime): one P more than the
-	// runtime's default, unless GOMAXPROCS is set.
-	if os.Getenv("GOMAXPROCS") == "" {
-		prev := runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-		defer runtime.GOMAXPROCS(prev)
-	}
+	// As the daemon runs (cmd/madoguchi applyRuntime).
+	defer runtime.GOMAXPROCS(app.AddSpareP())
 	for b.Loop() {
 		p50, p99, imapRTT, smtpRTT, drained := accessCodeScenario(b, backlog, replies)
 		b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
