@@ -15,6 +15,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/app"
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/demo"
+	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/templates"
 )
 
@@ -30,7 +31,9 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 // applyRuntime runs the daemon with a spare P (app.AddSpareP) and sets the
 // runtime's soft memory limit from the configuration unless GOMEMLIMIT is
-// set.
+// set. The configured limit is for the process: the memory the password
+// hasher keeps lies outside the Go heap, so the heap gets the rest, and
+// never less than minHeapLimit.
 func applyRuntime(cfg *config.Config) {
 	app.AddSpareP()
 	if os.Getenv("GOMEMLIMIT") != "" || cfg.MemoryLimit < 0 {
@@ -38,9 +41,21 @@ func applyRuntime(cfg *config.Config) {
 	}
 	limit := cfg.MemoryLimit
 	if limit == 0 {
-		limit = 100 << 20
+		limit = defaultMemoryLimit
 	}
-	debug.SetMemoryLimit(limit)
+	debug.SetMemoryLimit(heapLimit(limit, secret.OffHeapBytes(secret.DefaultParams())))
+}
+
+const (
+	defaultMemoryLimit = 100 << 20
+	minHeapLimit       = 32 << 20
+)
+
+// heapLimit is the Go heap's share of a process limit when the hasher
+// keeps hashMemory outside the heap; below minHeapLimit the collector
+// would run all the time.
+func heapLimit(process, hashMemory int64) int64 {
+	return max(process-hashMemory, minHeapLimit)
 }
 
 func runDaemon(ctx context.Context, path string, logOut io.Writer) error {

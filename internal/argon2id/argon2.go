@@ -22,6 +22,7 @@ package argon2id
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/blake2b"
@@ -40,9 +41,11 @@ const (
 // for the next ones until it has been idle for a while. It is safe for
 // concurrent use.
 type Hasher struct {
-	idle     chan []block
-	release  *time.Timer // empties idle once no hash has run for idleTime
-	idleTime time.Duration
+	idle chan buffer
+	// made and freed count the buffers allocated and freed, for tests.
+	made, freed atomic.Int64
+	release     *time.Timer // empties idle once no hash has run for idleTime
+	idleTime    time.Duration
 }
 
 // NewHasher returns a Hasher that keeps the memory of up to maxIdle hashes
@@ -50,7 +53,7 @@ type Hasher struct {
 // has run for idleTime: a desk that is quiet for the night does not hold
 // it.
 func NewHasher(maxIdle int, idleTime time.Duration) *Hasher {
-	h := &Hasher{idle: make(chan []block, max(maxIdle, 0)), idleTime: idleTime}
+	h := &Hasher{idle: make(chan buffer, max(maxIdle, 0)), idleTime: idleTime}
 	if maxIdle > 0 {
 		h.release = time.AfterFunc(idleTime, h.drop)
 	}
@@ -70,7 +73,8 @@ func (h *Hasher) Close() {
 func (h *Hasher) drop() {
 	for {
 		select {
-		case <-h.idle:
+		case b := <-h.idle:
+			h.free(b)
 		default:
 			return
 		}
@@ -92,34 +96,54 @@ func (h *Hasher) IDKey(password, salt []byte, time, memory uint32, threads uint8
 	if memory < 2*syncPoints*uint32(threads) {
 		memory = 2 * syncPoints * uint32(threads)
 	}
-	B := h.take(memory)
-	defer h.give(B)
+	buf := h.take(memory)
+	defer h.give(buf)
+	B := buf.blocks
 	initBlocks(B, &h0, memory, uint32(threads))
 	processBlocks(B, time, memory, uint32(threads), argon2id)
 	return extractKey(B, memory, uint32(threads), keyLen)
 }
 
-// take returns memory for a hash: an idle one of that size, or a new one.
-func (h *Hasher) take(memory uint32) []block {
-	for range cap(h.idle) {
-		select {
-		case B := <-h.idle:
-			if uint32(len(B)) == memory {
-				return B
-			}
-			// Another cost (a hash stored with older parameters): drop it.
-		default:
-			return make([]block, memory)
-		}
-	}
-	return make([]block, memory)
+// buffer is the memory of one hash. mapped is set when it lies outside the
+// Go heap (mem_unix.go) and must be freed explicitly.
+type buffer struct {
+	blocks []block
+	mapped []byte
 }
 
-// give keeps B for the next hash, or lets it go when enough are idle.
-func (h *Hasher) give(B []block) {
+// take returns memory for a hash: an idle one of that size, or a new one.
+func (h *Hasher) take(memory uint32) buffer {
+	for range cap(h.idle) {
+		select {
+		case b := <-h.idle:
+			if uint32(len(b.blocks)) == memory {
+				return b
+			}
+			// Another cost (a hash stored with older parameters): drop it.
+			h.free(b)
+		default:
+			return h.newBuffer(memory)
+		}
+	}
+	return h.newBuffer(memory)
+}
+
+func (h *Hasher) newBuffer(memory uint32) buffer {
+	h.made.Add(1)
+	return newBuffer(memory)
+}
+
+func (h *Hasher) free(b buffer) {
+	h.freed.Add(1)
+	b.free()
+}
+
+// give keeps b for the next hash, or frees it when enough are idle.
+func (h *Hasher) give(b buffer) {
 	select {
-	case h.idle <- B:
+	case h.idle <- b:
 	default:
+		h.free(b)
 	}
 	if h.release != nil {
 		h.release.Reset(h.idleTime)
@@ -128,6 +152,7 @@ func (h *Hasher) give(B []block) {
 
 const (
 	blockLength = 128
+	blockBytes  = blockLength * 8
 	syncPoints  = 4
 )
 

@@ -30,10 +30,11 @@ type Config struct {
 	ProgramAdministrators []string   `yaml:"program_administrators"`
 	Forwarding            Forwarding `yaml:"forwarding"`
 	Jobs                  Jobs       `yaml:"jobs"`
-	// MemoryLimit is the Go runtime's soft memory limit for the process,
-	// in bytes (GOMEMLIMIT, when set, wins); 0 takes the default 100 MiB,
-	// -1 sets none. The GC then works harder instead of letting the
-	// argon2id buffers (19 MiB each) pile up between collections.
+	// MemoryLimit is a soft memory limit for the process, in bytes; 0
+	// takes the default 100 MiB, -1 sets none, and GOMEMLIMIT, when set,
+	// wins. The argon2id memory the desk keeps (19 MiB per core plus one,
+	// mapped outside the Go heap) counts in it, and the Go runtime's soft
+	// limit is the rest, at least 32 MiB.
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// Name tells desks apart (logs, database file); Service is what the
 	// desk does: "id" (the ID registration desk) or "facility" (the

@@ -51,6 +51,17 @@ func NewHasher(p Params) *Hasher {
 	return &Hasher{params: p, mem: argon2id.NewHasher(runtime.NumCPU()+1, idleRelease)}
 }
 
+// OffHeapBytes is the memory a Hasher at cost p keeps between hashes
+// outside the Go heap: one hash's memory per core plus one where it can be
+// mapped outside the heap (internal/argon2id), else none. A soft memory
+// limit for the process leaves it out of the heap's share.
+func OffHeapBytes(p Params) int64 {
+	if !argon2id.BuffersOffHeap {
+		return 0
+	}
+	return int64(runtime.NumCPU()+1) * int64(p.MemoryKiB) << 10
+}
+
 // Close lets the memory kept for the next hashes go now, instead of a
 // minute after the last one. h may still be used.
 func (h *Hasher) Close() { h.mem.Close() }
