@@ -287,9 +287,13 @@ func (t *Tx) RecordHashWork(sender string, at time.Time) error {
 	return err
 }
 
-// HashWorkSince counts the hashes computed for a sender since a time.
-func (t *Tx) HashWorkSince(sender string, since time.Time) (int, error) {
-	var n int
-	err := t.queryRow(`SELECT COUNT(*) FROM hash_work WHERE sender = ? AND at >= ?`, sender, unix(since)).Scan(&n)
-	return n, err
+// HashWorkSince returns when the hashes for a sender since a time were
+// computed, oldest first.
+func (t *Tx) HashWorkSince(sender string, since time.Time) ([]time.Time, error) {
+	rows, err := t.query(`SELECT at FROM hash_work WHERE sender = ? AND at >= ? ORDER BY at`, sender, unix(since))
+	return scanAll(rows, err, func(r rowScanner) (time.Time, error) {
+		var at sql.NullInt64
+		err := r.Scan(&at)
+		return fromUnix(at), err
+	})
 }

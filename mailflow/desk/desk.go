@@ -77,6 +77,7 @@ type Desk struct {
 	onForwarding func()
 	facilities   *facility.List
 	pre          prehashed
+	budget       hashBudget
 }
 
 // New returns a Desk.
@@ -327,10 +328,10 @@ func (d *Desk) Lane(e intake.Envelope) int {
 // hashFor hashes a password for the sender of in, unless the sender has
 // used up this hour's hashing: argon2id is the one expensive stage, and
 // one sender's flood must not starve the others. A hash prepared ahead
-// (Prepare) was counted when it was made.
+// (Prepare) was reserved when it was made, and is recorded now.
 func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, err error) {
 	if h := d.pre.take(prehashKey(in.sha256, password)); h != "" {
-		return h, false, nil
+		return h, false, in.tx.RecordHashWork(in.from, in.now)
 	}
 	if capped, err = d.spendHash(in); err != nil || capped {
 		return "", capped, err
@@ -339,19 +340,14 @@ func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, 
 	return hash, false, err
 }
 
-// spendHash counts one hash against the sender's hourly cap, or reports
-// that the cap is reached.
+// spendHash counts one hash against the sender's hourly cap and records
+// it, or reports that the cap is reached.
 func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
-	return d.spendHashFor(in.tx, in.from, in.now)
-}
-
-func (d *Desk) spendHashFor(tx *store.Tx, from string, now time.Time) (capped bool, err error) {
-	n, err := tx.HashWorkSince(from, now.Add(-time.Hour))
-	if err != nil {
-		return false, err
+	ok, err := d.budget.reserve(in.from, in.now, d.cfg.Limits.HashesPerSenderPerHour, func(since time.Time) ([]time.Time, error) {
+		return in.tx.HashWorkSince(in.from, since)
+	})
+	if err != nil || !ok {
+		return !ok, err
 	}
-	if n >= d.cfg.Limits.HashesPerSenderPerHour {
-		return true, nil
-	}
-	return false, tx.RecordHashWork(from, now)
+	return false, in.tx.RecordHashWork(in.from, in.now)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
@@ -91,8 +92,8 @@ var passwordFields = map[forms.Kind][2]string{
 
 // Prepare hashes the password of a form ahead of its turn, on a spare
 // core (intake.Preparer). Only forms whose password would be hashed are
-// prepared, and the work counts against the sender's hourly cap at once,
-// so a flood cannot buy hashing this way either. Nothing else is done:
+// prepared, and the work is reserved from the sender's hourly cap at once
+// (in memory: hashBudget), so a flood cannot buy hashing this way either. Nothing else is done:
 // Process decides everything, and hashes itself what was not prepared.
 func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
 	if del.Truncated {
@@ -123,16 +124,23 @@ func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
 	}
 	from := strings.ToLower(m.From.Addr)
 	now := d.now().UTC()
-	spent := false
+	seen := false
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID); err == nil {
-			return nil // handled before: nothing to prepare
-		}
-		capped, err := d.spendHashFor(tx, from, now)
-		spent = err == nil && !capped
-		return err
+		_, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID)
+		seen = err == nil
+		return nil
 	})
-	if err != nil || !spent {
+	if err != nil || seen {
+		return // handled before: nothing to prepare
+	}
+	ok, err = d.budget.reserve(from, now, d.cfg.Limits.HashesPerSenderPerHour, func(since time.Time) (times []time.Time, err error) {
+		err = d.store.Tx(ctx, func(tx *store.Tx) error {
+			times, err = tx.HashWorkSince(from, since)
+			return err
+		})
+		return times, err
+	})
+	if err != nil || !ok {
 		return
 	}
 	hash, err := d.hasher.Hash(pw)
