@@ -409,7 +409,7 @@ func (r faultRun) run(t *testing.T) {
 		case n > 1 && !s.masked:
 			t.Errorf("%s (%s) was filed %d times", s.mail.MessageID, s.kind, n)
 		case n > 1:
-			extraCopies += n - 1 // a masked copy appended again after a cut before it was recorded
+			extraCopies += n - 1 // a masked copy appended again: intake must look for it first (findCopy)
 		}
 	}
 
@@ -575,8 +575,8 @@ func (r faultRun) run(t *testing.T) {
 	tempFail := tempFailTo.Sub(tempFailFrom)
 	tempFailMu.Unlock()
 	retried := queryInt(`SELECT count(*) FROM outbox WHERE attempts > 1`)
-	if extraCopies > len(killTimes)+midFetch+midIdle {
-		t.Errorf("%d extra masked copies filed after %d kills and %d cuts", extraCopies, len(killTimes), midFetch+midIdle)
+	if extraCopies != 0 {
+		t.Errorf("%d extra masked copies filed after %d kills and %d cuts; a copy appended before a cut is found, not appended again", extraCopies, len(killTimes), midFetch+midIdle)
 	}
 	if midFetch == 0 || midIdle == 0 {
 		t.Errorf("connection cuts: %d mid-FETCH (of %d armed), %d mid-IDLE: want both", midFetch, armed, midIdle)
@@ -587,7 +587,7 @@ func (r faultRun) run(t *testing.T) {
 	t.Logf("%d notices sent, %d failed on 550 (listed in the operators' digest), %d answers in reply to messages",
 		len(sent), failed, answers)
 	t.Logf("%d repeated notices, each after a kill inside an SMTP transaction after DATA (same Message-ID): %v", repeats, repeatIDs)
-	t.Logf("%d extra masked copies filed (cut after APPEND, before it was recorded); run took %s", extraCopies, workDone.Round(time.Second))
+	t.Logf("%d extra masked copies filed; run took %s", extraCopies, workDone.Round(time.Second))
 }
 
 func tail(s string, lines int) string {

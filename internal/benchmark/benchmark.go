@@ -73,12 +73,12 @@ type Report struct {
 	CPUs          int
 	AppendTime    time.Duration // filling the desk's INBOX, not timed
 
-	Stages     []Stage
-	Bound      float64 // messages per second: the smallest Stage.Bound
+	Stages []Stage
+	Bound  float64 // messages per second: the smallest Stage.Bound
 	// HashRateBefore and HashRateAfter are the hash stage's two halves,
 	// before and after the desk run; the stage's rate is over both.
 	HashRateBefore, HashRateAfter float64
-	BoundStage string
+	BoundStage                    string
 
 	Messages    int // handled by the desk: the backlog and the replies
 	Notices     int // notices at the sink for them

@@ -134,6 +134,7 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
 		if seen, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID); err == nil {
 			disp = recordedDisposition(seen)
+			disp.Recorded = true
 			return nil
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -158,15 +159,20 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	return disp, nil
 }
 
-// ReplacementFiled records that the masked copy of a message was filed, so
-// that a repeated Process returns no second copy.
-func (d *Desk) ReplacementFiled(ctx context.Context, del intake.Delivery) error {
-	sum := sha256.Sum256(del.Raw)
+// ReplacementsFiled records that the masked copies of messages were filed,
+// so that a repeated Process returns no second copy.
+func (d *Desk) ReplacementsFiled(ctx context.Context, dels []intake.Delivery) error {
 	return d.store.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.MarkReplacementFiled(del.Mailbox, del.UIDValidity, del.UID); err != nil {
-			return err
+		for _, del := range dels {
+			if err := tx.MarkReplacementFiled(del.Mailbox, del.UIDValidity, del.UID); err != nil {
+				return err
+			}
+			sum := sha256.Sum256(del.Raw)
+			if err := tx.MarkReplacementFiledByHash(hex.EncodeToString(sum[:])); err != nil {
+				return err
+			}
 		}
-		return tx.MarkReplacementFiledByHash(hex.EncodeToString(sum[:]))
+		return nil
 	})
 }
 

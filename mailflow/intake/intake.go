@@ -41,6 +41,11 @@ type Disposition struct {
 	Reason      string // recorded in logs (quarantine reason)
 	Replacement []byte // when set: APPEND this (a masked copy) to the destination folder and DELETE the original instead of moving it (the original carried a password)
 	Discard     bool   // delete the original without filing anything (its masked copy was already filed earlier)
+	// Recorded is set when the Processor had handled this message before.
+	// With a Replacement it means a cut may have come between the APPEND
+	// of the masked copy and its record: intake looks for the copy before
+	// appending another.
+	Recorded bool
 }
 
 // Processor is the desk as intake sees it.
@@ -48,9 +53,10 @@ type Processor interface {
 	// Process handles a message. It is idempotent: called again for an
 	// already-handled UID it returns the same disposition without acting again.
 	Process(ctx context.Context, d Delivery) (Disposition, error)
-	// ReplacementFiled is called after Replacement was appended, before the
-	// original is deleted, so that a retry returns Discard.
-	ReplacementFiled(ctx context.Context, d Delivery) error
+	// ReplacementsFiled is called once the Replacements of these messages
+	// are in their folders, before the originals are deleted, so that a
+	// retry returns Discard.
+	ReplacementsFiled(ctx context.Context, ds []Delivery) error
 }
 
 // Envelope is what intake knows of a message before reading its body.

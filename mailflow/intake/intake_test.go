@@ -25,6 +25,9 @@ type recorder struct {
 	firstTime map[[2]uint32]int
 	replaced  map[[2]uint32]bool
 	seen      chan Delivery // optional: gets every first-time delivery
+	// failFiled fails that many ReplacementsFiled calls, as a crash after
+	// the masked copies were appended and before they were recorded.
+	failFiled int
 }
 
 func newRecorder() *recorder {
@@ -43,8 +46,9 @@ func (r *recorder) Process(ctx context.Context, d Delivery) (Disposition, error)
 	key := [2]uint32{d.UIDValidity, d.UID}
 	if disp, ok := r.decided[key]; ok {
 		if r.replaced[key] {
-			return Disposition{To: disp.To, Discard: true}, nil
+			return Disposition{To: disp.To, Discard: true, Recorded: true}, nil
 		}
+		disp.Recorded = true
 		return disp, nil
 	}
 	disp := Disposition{To: ToProcessed}
@@ -63,10 +67,16 @@ func (r *recorder) Process(ctx context.Context, d Delivery) (Disposition, error)
 	return disp, nil
 }
 
-func (r *recorder) ReplacementFiled(ctx context.Context, d Delivery) error {
+func (r *recorder) ReplacementsFiled(ctx context.Context, ds []Delivery) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.replaced[[2]uint32{d.UIDValidity, d.UID}] = true
+	if r.failFiled > 0 {
+		r.failFiled--
+		return errors.New("killed before the record")
+	}
+	for _, d := range ds {
+		r.replaced[[2]uint32{d.UIDValidity, d.UID}] = true
+	}
 	return nil
 }
 
@@ -223,14 +233,20 @@ func TestDispositions(t *testing.T) {
 			if len(p) != tc.processed || len(q) != tc.quarantine {
 				t.Fatalf("Processed %d, Quarantine %d; want %d, %d", len(p), len(q), tc.processed, tc.quarantine)
 			}
-			if tc.wantInProcessed != nil && !bytes.Equal(p[0], tc.wantInProcessed) {
+			want := func(raw []byte) []byte {
+				if len(tc.disp.Replacement) > 0 {
+					return withCopyMarker(r.calls[0], raw) // the copy says whose it is
+				}
+				return raw
+			}
+			if tc.wantInProcessed != nil && !bytes.Equal(p[0], want(tc.wantInProcessed)) {
 				t.Errorf("Processed holds %q", p[0])
 			}
-			if tc.wantInQ != nil && !bytes.Equal(q[0], tc.wantInQ) {
+			if tc.wantInQ != nil && !bytes.Equal(q[0], want(tc.wantInQ)) {
 				t.Errorf("Quarantine holds %q", q[0])
 			}
 			if len(tc.disp.Replacement) > 0 && len(r.replaced) != 1 {
-				t.Error("ReplacementFiled was not called")
+				t.Error("ReplacementsFiled was not called")
 			}
 		})
 	}
@@ -570,7 +586,7 @@ func TestBatchedFilingKeepsEachDisposition(t *testing.T) {
 	wantCount(t, s, "Processed", replaced+moved)
 	masks := 0
 	for _, m := range list(t, s, "Processed") {
-		if bytes.Equal(m, masked) {
+		if bytes.HasSuffix(m, masked) && bytes.HasPrefix(m, []byte(copyHeader+": <")) {
 			masks++
 		}
 	}
@@ -621,5 +637,68 @@ func TestCutBeforeBatchIsFiledRehandsMessages(t *testing.T) {
 		if n != 1 {
 			t.Errorf("uid %v decided %d times", key, n)
 		}
+	}
+}
+
+// A cut after the masked copies were appended and before they were
+// recorded leaves the originals in the INBOX. The next pass hands them
+// over again, finds each copy by its X-Madoguchi-Copy-Of header and files
+// no second one.
+func TestCutBetweenAppendAndRecordFilesNoSecondCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts loopback.IMAPOptions
+	}{
+		{"move", loopback.IMAPOptions{}},
+		{"copy and expunge", loopback.IMAPOptions{DisableMove: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, tc.opts)
+			const total = 7
+			appendN(t, s, 0, total)
+			masked := []byte("From: a@example.org\r\nSubject: masked\r\n\r\n********\r\n")
+			r := newRecorder()
+			r.failFiled = 1
+			r.decide = func(d Delivery) (Disposition, error) {
+				if d.UID%2 == 0 {
+					return Disposition{To: ToProcessed}, nil
+				}
+				return Disposition{To: ToProcessed, Replacement: masked}, nil
+			}
+			in := New(options(t, s), r)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := in.Drain(ctx); err == nil {
+				t.Fatal("Drain reported no error when the record of the copies failed")
+			}
+			if n := len(list(t, s, "Processed")); n != total {
+				t.Fatalf("%d messages in Processed after the failed record, want the 4 masked copies appended before it and the 3 others", n)
+			}
+			wantCount(t, s, "INBOX", 4) // the originals, their copies unrecorded
+			drain(t, in)
+			wantCount(t, s, "INBOX", 0)
+			copies := map[string]int{}
+			plain := 0
+			for _, m := range list(t, s, "Processed") {
+				if !bytes.HasSuffix(m, masked) {
+					plain++
+					continue
+				}
+				copies[string(m[:bytes.IndexByte(m, '\n')])]++
+			}
+			if len(copies) != 4 || plain != 3 {
+				t.Errorf("Processed holds %d distinct masked copies and %d moved messages, want 4 and 3", len(copies), plain)
+			}
+			for marker, n := range copies {
+				if n != 1 {
+					t.Errorf("%d copies with %q, want 1", n, marker)
+				}
+			}
+			for uid := uint32(1); uid <= total; uid += 2 {
+				if !r.replaced[[2]uint32{r.calls[0].UIDValidity, uid}] {
+					t.Errorf("the copy of uid %d was never recorded as filed", uid)
+				}
+			}
+		})
 	}
 }

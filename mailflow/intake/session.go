@@ -2,6 +2,7 @@ package intake
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -238,7 +239,7 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 		// before it. After a cut this fails at once and the next pass
 		// hands those messages over again.
 		if err != nil && ctx.Err() == nil && files.count > 0 {
-			if fileErr := in.file(s, files); fileErr != nil {
+			if fileErr := in.file(ctx, s, files); fileErr != nil {
 				in.log.Warn("filing the handled messages after an error failed; the next pass files them", "err", fileErr)
 			}
 		}
@@ -273,7 +274,7 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 		}
 		n++
 		if files.count >= fileBatch {
-			if err := in.file(s, files); err != nil {
+			if err := in.file(ctx, s, files); err != nil {
 				return n, err
 			}
 		}
@@ -281,7 +282,7 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 	// Messages recorded but not yet filed when a pass stops early stay in
 	// the mailbox: the next pass hands them over again, and the desk
 	// answers a repeat with the disposition it recorded.
-	return n, in.file(s, files)
+	return n, in.file(ctx, s, files)
 }
 
 // lookahead reads the bodies of the next small messages in one UID FETCH,
@@ -697,17 +698,64 @@ func (in *Intake) handle(ctx context.Context, s *session, d Delivery, files *fil
 	case disp.Discard:
 		files.remove(imap.UID(d.UID), append(attrs, "action", "discarded"))
 	case len(disp.Replacement) > 0:
-		if err := s.appendMessage(dest, disp.Replacement); err != nil {
-			return fmt.Errorf("file replacement of uid %d in %s: %w", d.UID, dest, err)
+		if disp.Recorded {
+			found, err := in.findCopy(ctx, s, files, dest, d)
+			if err != nil {
+				return fmt.Errorf("look for the masked copy of uid %d in %s: %w", d.UID, dest, err)
+			}
+			if found {
+				if err := in.proc.ReplacementsFiled(ctx, []Delivery{d}); err != nil {
+					return fmt.Errorf("record replacement of uid %d: %w", d.UID, err)
+				}
+				files.remove(imap.UID(d.UID), append(attrs, "action", "replaced", "folder", dest, "copy", "filed before a cut"))
+				return nil
+			}
 		}
-		if err := in.proc.ReplacementFiled(ctx, d); err != nil {
-			return fmt.Errorf("record replacement of uid %d: %w", d.UID, err)
-		}
-		files.remove(imap.UID(d.UID), append(attrs, "action", "replaced", "folder", dest))
+		files.replace(d, dest, disp.Replacement, append(attrs, "action", "replaced", "folder", dest))
 	default:
 		files.move(imap.UID(d.UID), dest, append(attrs, "action", "moved", "folder", dest))
 	}
 	return nil
+}
+
+// copyHeader marks a masked copy with the original's place, so that after
+// a cut between its APPEND and its record intake can tell whether it was
+// filed (findCopy). The place is no secret; a digest of the original would
+// be one, as the copy holds everything but the password.
+const copyHeader = "X-Madoguchi-Copy-Of"
+
+func copyMarker(d Delivery) string { return fmt.Sprintf("<%d.%d>", d.UIDValidity, d.UID) }
+
+// withCopyMarker is the masked copy as it is appended.
+func withCopyMarker(d Delivery, replacement []byte) []byte {
+	return append([]byte(copyHeader+": "+copyMarker(d)+"\r\n"), replacement...)
+}
+
+// findCopy reports whether the masked copy of d is already in dest. It
+// runs only for a message handled before (after a crash or a cut), so it
+// may cost a mailbox switch: the handled messages are filed first (their
+// UIDs are the selected mailbox's), then dest is searched and the desk's
+// mailbox selected again.
+func (in *Intake) findCopy(ctx context.Context, s *session, files *filing, dest string, d Delivery) (bool, error) {
+	if err := in.file(ctx, s, files); err != nil {
+		return false, err
+	}
+	if _, err := s.c.Select(dest, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return false, fmt.Errorf("examine: %w", err)
+	}
+	criteria := &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: copyHeader, Value: copyMarker(d)}}}
+	data, searchErr := s.c.UIDSearch(criteria, nil).Wait()
+	sel, err := s.c.Select(in.opts.Mailbox, nil).Wait()
+	if err != nil {
+		return false, fmt.Errorf("select %s again: %w", in.opts.Mailbox, err)
+	}
+	if sel.UIDValidity != s.uidValidity {
+		return false, fmt.Errorf("%s changed UIDVALIDITY from %d to %d", in.opts.Mailbox, s.uidValidity, sel.UIDValidity)
+	}
+	if searchErr != nil {
+		return false, fmt.Errorf("search: %w", searchErr)
+	}
+	return len(data.AllUIDs()) > 0, nil
 }
 
 // fileBatch is how many handled messages are filed with one command per
@@ -717,14 +765,22 @@ const fileBatch = 32
 
 // filing is the handled messages of a pass waiting to be filed.
 type filing struct {
-	moves   map[string][]filed // by destination folder
-	removes []filed            // originals to delete: discarded, or replaced by a masked copy
-	count   int
+	moves    map[string][]filed // by destination folder
+	replaces []replacement      // masked copies to append before their originals are removed
+	removes  []filed            // originals to delete: discarded, or replaced by a masked copy
+	count    int
 }
 
 type filed struct {
 	uid   imap.UID
 	attrs []any
+}
+
+type replacement struct {
+	filed
+	delivery Delivery
+	dest     string
+	raw      []byte
 }
 
 func (f *filing) move(uid imap.UID, dest string, attrs []any) {
@@ -740,14 +796,42 @@ func (f *filing) remove(uid imap.UID, attrs []any) {
 	f.count++
 }
 
-// file moves and deletes the queued messages, one command per folder.
-func (in *Intake) file(s *session, f *filing) error {
+func (f *filing) replace(d Delivery, dest string, raw []byte, attrs []any) {
+	f.replaces = append(f.replaces, replacement{filed{imap.UID(d.UID), attrs}, d, dest, withCopyMarker(d, raw)})
+	f.count++
+}
+
+// file files the queued messages: the masked copies are appended in one
+// pipelined burst and recorded in one transaction, then one MOVE per
+// folder, then the originals are deleted with one STORE and EXPUNGE.
+func (in *Intake) file(ctx context.Context, s *session, f *filing) error {
 	uids := func(fs []filed) []imap.UID {
 		out := make([]imap.UID, len(fs))
 		for i, x := range fs {
 			out[i] = x.uid
 		}
 		return out
+	}
+	if rs := f.replaces; len(rs) > 0 {
+		// Tried once only: after a failure some copies may be in their
+		// folders unrecorded, so the originals stay in the mailbox and the
+		// next pass looks for their copies (findCopy) before appending.
+		f.replaces = nil
+		f.count -= len(rs)
+		if err := s.appendAll(rs); err != nil {
+			return fmt.Errorf("append %d masked copies: %w", len(rs), err)
+		}
+		ds := make([]Delivery, len(rs))
+		for i, r := range rs {
+			ds[i] = r.delivery
+		}
+		if err := in.proc.ReplacementsFiled(ctx, ds); err != nil {
+			return fmt.Errorf("record %d masked copies: %w", len(ds), err)
+		}
+		for _, r := range rs {
+			f.removes = append(f.removes, r.filed)
+		}
+		f.count += len(rs)
 	}
 	for _, dest := range slices.Sorted(maps.Keys(f.moves)) {
 		batch := f.moves[dest]
@@ -809,15 +893,30 @@ func (s *session) deleteUIDs(uids []imap.UID) error {
 	return nil
 }
 
-func (s *session) appendMessage(mailbox string, raw []byte) error {
-	cmd := s.c.Append(mailbox, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
-	if _, err := cmd.Write(raw); err != nil {
-		cmd.Close()
-		return fmt.Errorf("write: %w", err)
+// appendAll appends the masked copies without waiting for each answer in
+// turn (one round trip for the lot, not one each), all \Seen.
+func (s *session) appendAll(rs []replacement) error {
+	cmds := make([]*imapclient.AppendCommand, 0, len(rs))
+	var sendErr error
+	for _, r := range rs {
+		cmd := s.c.Append(r.dest, int64(len(r.raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+		cmds = append(cmds, cmd)
+		if _, err := cmd.Write(r.raw); err != nil {
+			cmd.Close()
+			sendErr = fmt.Errorf("write: %w", err)
+			break
+		}
+		if err := cmd.Close(); err != nil {
+			sendErr = fmt.Errorf("close: %w", err)
+			break
+		}
 	}
-	if err := cmd.Close(); err != nil {
-		return fmt.Errorf("close: %w", err)
+	// Every command sent is waited for, so none is left in flight.
+	var waitErr error
+	for _, cmd := range cmds {
+		if _, err := cmd.Wait(); err != nil && waitErr == nil {
+			waitErr = err
+		}
 	}
-	_, err := cmd.Wait()
-	return err
+	return cmp.Or(sendErr, waitErr)
 }
