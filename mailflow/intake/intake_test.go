@@ -156,14 +156,18 @@ func drain(t *testing.T, in *Intake) int {
 	return n
 }
 
+// filingVariants are the two ways intake files a message: MOVE, and COPY
+// with STORE \Deleted and EXPUNGE where the server has no MOVE.
+var filingVariants = []struct {
+	name string
+	opts loopback.IMAPOptions
+}{
+	{"move", loopback.IMAPOptions{}},
+	{"copy and expunge", loopback.IMAPOptions{DisableMove: true}},
+}
+
 func TestDrainMovesToProcessed(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts loopback.IMAPOptions
-	}{
-		{"move", loopback.IMAPOptions{}},
-		{"copy and expunge", loopback.IMAPOptions{DisableMove: true}},
-	} {
+	for _, tc := range filingVariants {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, tc.opts)
 			// More than one size batch, to cross the batch boundary.
@@ -645,13 +649,7 @@ func TestCutBeforeBatchIsFiledRehandsMessages(t *testing.T) {
 // over again, finds each copy by its X-Madoguchi-Copy-Of header and files
 // no second one.
 func TestCutBetweenAppendAndRecordFilesNoSecondCopy(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts loopback.IMAPOptions
-	}{
-		{"move", loopback.IMAPOptions{}},
-		{"copy and expunge", loopback.IMAPOptions{DisableMove: true}},
-	} {
+	for _, tc := range filingVariants {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, tc.opts)
 			const total = 7
