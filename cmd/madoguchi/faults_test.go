@@ -587,7 +587,8 @@ func (r faultRun) run(t *testing.T) {
 	t.Logf("%d notices sent, %d failed on 550 (listed in the operators' digest), %d answers in reply to messages",
 		len(sent), failed, answers)
 	t.Logf("%d repeated notices, each after a kill inside an SMTP transaction after DATA (same Message-ID): %v", repeats, repeatIDs)
-	t.Logf("%d extra masked copies filed; run took %s", extraCopies, workDone.Round(time.Second))
+	t.Logf("%d extra masked copies filed; %d copies appended before a kill or cut were found and not appended again; run took %s",
+		extraCopies, strings.Count(d.allLogs.String(), "filed before a cut"), workDone.Round(time.Second))
 }
 
 func tail(s string, lines int) string {
