@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/madoguchi/madoguchi/internal/loopback"
 )
 
@@ -698,5 +700,29 @@ func TestCutBetweenAppendAndRecordFilesNoSecondCopy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A batch is filed at fileBatch messages, or sooner when the masked copies
+// waiting in it, with their originals, hold fileHeldBytes.
+func TestFilingIsFullByCountOrBytes(t *testing.T) {
+	var f filing
+	small := Delivery{UIDValidity: 1, UID: 1, Raw: []byte("password: x")}
+	f.replace(small, "Processed", []byte("masked"), nil)
+	if f.full() {
+		t.Fatal("one small masked copy filled the batch")
+	}
+	for uid := imap.UID(2); f.count < fileBatch; uid++ {
+		f.move(uid, "Processed", nil)
+	}
+	if !f.full() {
+		t.Errorf("%d messages did not fill the batch", f.count)
+	}
+
+	var big filing
+	large := Delivery{UIDValidity: 1, UID: 1, Raw: make([]byte, fileHeldBytes)}
+	big.replace(large, "Processed", []byte("masked"), nil)
+	if !big.full() {
+		t.Error("a masked copy whose original holds 4 MiB did not fill the batch")
 	}
 }

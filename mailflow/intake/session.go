@@ -273,7 +273,7 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 			return n, err
 		}
 		n++
-		if files.count >= fileBatch {
+		if files.full() {
 			if err := in.file(ctx, s, files); err != nil {
 				return n, err
 			}
@@ -763,13 +763,22 @@ func (in *Intake) findCopy(ctx context.Context, s *session, files *filing, dest 
 // server an O(mailbox) expunge.
 const fileBatch = 32
 
+// fileHeldBytes bounds what the masked copies waiting to be filed hold,
+// with their originals (a form is small; an original with attachments
+// may not be).
+const fileHeldBytes = 4 << 20
+
 // filing is the handled messages of a pass waiting to be filed.
 type filing struct {
-	moves    map[string][]filed // by destination folder
-	replaces []replacement      // masked copies to append before their originals are removed
-	removes  []filed            // originals to delete: discarded, or replaced by a masked copy
-	count    int
+	moves     map[string][]filed // by destination folder
+	replaces  []replacement      // masked copies to append before their originals are removed
+	removes   []filed            // originals to delete: discarded, or replaced by a masked copy
+	count     int
+	heldBytes int // of replaces
 }
+
+// full tells when the queued messages are to be filed.
+func (f *filing) full() bool { return f.count >= fileBatch || f.heldBytes >= fileHeldBytes }
 
 type filed struct {
 	uid   imap.UID
@@ -797,8 +806,10 @@ func (f *filing) remove(uid imap.UID, attrs []any) {
 }
 
 func (f *filing) replace(d Delivery, dest string, raw []byte, attrs []any) {
-	f.replaces = append(f.replaces, replacement{filed{imap.UID(d.UID), attrs}, d, dest, withCopyMarker(d, raw)})
+	r := replacement{filed{imap.UID(d.UID), attrs}, d, dest, withCopyMarker(d, raw)}
+	f.replaces = append(f.replaces, r)
 	f.count++
+	f.heldBytes += len(r.raw) + len(d.Raw)
 }
 
 // file files the queued messages: the masked copies are appended in one
@@ -816,7 +827,7 @@ func (in *Intake) file(ctx context.Context, s *session, f *filing) error {
 		// Tried once only: after a failure some copies may be in their
 		// folders unrecorded, so the originals stay in the mailbox and the
 		// next pass looks for their copies (findCopy) before appending.
-		f.replaces = nil
+		f.replaces, f.heldBytes = nil, 0
 		f.count -= len(rs)
 		if err := s.appendAll(rs); err != nil {
 			return fmt.Errorf("append %d masked copies: %w", len(rs), err)
