@@ -352,8 +352,11 @@ func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
 	ok, err := d.budget.reserve(in.from, in.now, d.cfg.Limits.HashesPerSenderPerHour, func(since time.Time) ([]time.Time, error) {
 		return in.tx.HashWorkSince(in.from, since)
 	})
-	if err != nil || !ok {
-		return !ok, err
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return true, nil
 	}
 	return false, in.tx.RecordHashWork(in.from, in.now)
 }

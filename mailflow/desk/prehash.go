@@ -93,8 +93,9 @@ var passwordFields = map[forms.Kind][2]string{
 // Prepare hashes the password of a form ahead of its turn, on a spare
 // core (intake.Preparer). Only forms whose password would be hashed are
 // prepared, and the work is reserved from the sender's hourly cap at once
-// (in memory: hashBudget), so a flood cannot buy hashing this way either. Nothing else is done:
-// Process decides everything, and hashes itself what was not prepared.
+// (hashBudget), so a flood cannot buy hashing this way either. Nothing
+// else is done: Process decides everything, records the hash it uses, and
+// hashes itself what was not prepared.
 func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
 	if del.Truncated {
 		return
