@@ -349,9 +349,7 @@ func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, 
 // spendHash counts one hash against the sender's hourly cap and records
 // it, or reports that the cap is reached.
 func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
-	ok, err := d.budget.reserve(in.from, in.now, d.cfg.Limits.HashesPerSenderPerHour, func(since time.Time) ([]time.Time, error) {
-		return in.tx.HashWorkSince(in.from, since)
-	})
+	ok, err := d.reserveHash(in.tx, in.from, in.now)
 	if err != nil {
 		return false, err
 	}
@@ -359,4 +357,13 @@ func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
 		return true, nil
 	}
 	return false, in.tx.RecordHashWork(in.from, in.now)
+}
+
+// reserveHash takes one hash from the sender's hourly budget, reading the
+// hashes recorded for the sender through tx when the budget first meets
+// it.
+func (d *Desk) reserveHash(tx *store.Tx, from string, now time.Time) (bool, error) {
+	return d.budget.reserve(from, now, d.cfg.Limits.HashesPerSenderPerHour, func(since time.Time) ([]time.Time, error) {
+		return tx.HashWorkSince(from, since)
+	})
 }

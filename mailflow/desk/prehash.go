@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
@@ -125,23 +124,16 @@ func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
 	}
 	from := strings.ToLower(m.From.Addr)
 	now := d.now().UTC()
-	seen := false
+	reserved := false
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
-		_, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID)
-		seen = err == nil
-		return nil
+		if _, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID); err == nil {
+			return nil // handled before: nothing to prepare
+		}
+		var err error
+		reserved, err = d.reserveHash(tx, from, now)
+		return err
 	})
-	if err != nil || seen {
-		return // handled before: nothing to prepare
-	}
-	ok, err = d.budget.reserve(from, now, d.cfg.Limits.HashesPerSenderPerHour, func(since time.Time) (times []time.Time, err error) {
-		err = d.store.Tx(ctx, func(tx *store.Tx) error {
-			times, err = tx.HashWorkSince(from, since)
-			return err
-		})
-		return times, err
-	})
-	if err != nil || !ok {
+	if err != nil || !reserved {
 		return
 	}
 	hash, err := d.hasher.Hash(pw)
