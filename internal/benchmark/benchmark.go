@@ -73,12 +73,12 @@ type Report struct {
 	CPUs          int
 	AppendTime    time.Duration // filling the desk's INBOX, not timed
 
-	Stages []Stage
-	Bound  float64 // messages per second: the smallest Stage.Bound
+	Stages     []Stage
+	Bound      float64 // messages per second: the smallest Stage.Bound
+	BoundStage string
 	// HashRateBefore and HashRateAfter are the hash stage's two halves,
 	// before and after the desk run; the stage's rate is over both.
 	HashRateBefore, HashRateAfter float64
-	BoundStage                    string
 
 	Messages    int // handled by the desk: the backlog and the replies
 	Notices     int // notices at the sink for them
@@ -153,7 +153,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		}
 		st.Share = s.share
 		r.Stages = append(r.Stages, st)
-		fmt.Fprintf(out, "  stage %-15s %6d %-4s in %-8s %9.0f %s/s\n", st.Name, st.Count, st.Unit, round(st.Elapsed), st.Rate, st.Unit)
+		printStage(out, st, "")
 	}
 
 	// The desk's peak is measured from here: the stages' servers and
@@ -177,8 +177,8 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	if err != nil {
 		return r, err
 	}
-	fmt.Fprintf(out, "  stage %-15s %6d %-4s in %-8s %9.0f %s/s (after the desk run)\n", after.Name, after.Count, after.Unit, round(after.Elapsed), after.Rate, after.Unit)
-	hash := &r.Stages[len(r.Stages)-1]
+	printStage(out, after, " (after the desk run)")
+	hash := &r.Stages[len(r.Stages)-1] // the hash stage runs last
 	r.HashRateBefore, r.HashRateAfter = hash.Rate, after.Rate
 	*hash = newStage(hash.Name, fmt.Sprintf("%s, half before the desk run and half after it (%.0f and %.0f hash/s)", hash.How, hash.Rate, after.Rate),
 		hash.Unit, hash.Count+after.Count, hash.Elapsed+after.Elapsed)
@@ -198,6 +198,11 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	r.ProcessPeakRSS = max(r.ProcessPeakRSS, res.peakRSS)
 	r.Print(out)
 	return r, nil
+}
+
+// printStage writes a stage's progress line as it completes.
+func printStage(out io.Writer, st Stage, note string) {
+	fmt.Fprintf(out, "  stage %-15s %6d %-4s in %-8s %9.0f %s/s%s\n", st.Name, st.Count, st.Unit, round(st.Elapsed), st.Rate, st.Unit, note)
 }
 
 // percentile is the nearest-rank percentile of sorted durations.
