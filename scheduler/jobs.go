@@ -14,6 +14,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
 // Names of the desk's jobs.
@@ -108,9 +109,14 @@ func (d Deps) verifyReminders(ctx context.Context, now time.Time) (string, error
 func (d Deps) expireCodes(ctx context.Context, now time.Time) (string, error) {
 	var n int
 	err := d.Store.Tx(ctx, func(tx *store.Tx) error {
-		reqs, err := tx.ExpireCodeRequests(now.UTC())
+		from := map[int64]string{}
+		reqs, err := tx.ExpireCodeRequests(now.UTC(), func(r *store.Request) (string, bool) {
+			t, err := d.Desk.Rules().Move(policy.KindOf(r), r.State, policy.CodeExpired, policy.JobEvidence{})
+			from[r.ID] = r.State
+			return t.To, err == nil
+		})
 		for _, r := range reqs {
-			if err := tx.Audit(now, "scheduler", r.ID, "state", "code_sent -> expired: access code not used in time"); err != nil {
+			if err := tx.Audit(now, "scheduler", r.ID, "state", from[r.ID]+" -> "+r.State+": access code not used in time"); err != nil {
 				return err
 			}
 		}
@@ -169,7 +175,11 @@ func (d Deps) reminders(ctx context.Context, now time.Time) (string, error) {
 
 func (d Deps) remind(tx *store.Tx, now time.Time, r *store.Request, step, kind string) error {
 	if step == "expire" {
-		if err := tx.SetRequestState(r, store.StateExpired, now, true); err != nil {
+		t, err := d.Desk.Rules().Move(policy.KindOf(r), r.State, policy.Expire, policy.JobEvidence{})
+		if err != nil {
+			return err
+		}
+		if err := tx.SetRequestState(r, t.To, now, t.Closes); err != nil {
 			return err
 		}
 		if err := tx.ClearRequestSecret(r); err != nil {

@@ -41,6 +41,8 @@ commands:
                              bound, ratio, access-code latency, peak RSS
   import -config FILE [-o RESULT.csv] [-lang ja|en] FILE.csv
                              bulk registration from a CSV, with a progress bar
+  policy                     print who may change what: every request's states and
+                             transitions, the party that may cause each and its proof
 `
 
 // runCommand is main without the process: it returns the exit status.
@@ -124,6 +126,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return runImport(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "policy":
+		err = printPolicy(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

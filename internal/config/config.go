@@ -127,6 +127,14 @@ type Limits struct {
 	// Password hashes (argon2id, the expensive stage) computed for one
 	// sender per hour; further password-bearing forms are refused unhashed.
 	HashesPerSenderPerHour int `yaml:"hashes_per_sender_per_hour"`
+	// UnauthenticatedHashesPerHour is the hashes all senders without an
+	// aligned pass from our MX share per hour: From addresses cost nothing
+	// to rotate, so the per-sender cap alone does not bound them.
+	UnauthenticatedHashesPerHour int `yaml:"unauthenticated_hashes_per_hour"`
+	// Documents stored per request and per sender per day (bytes); beyond
+	// them attachments are refused with the reason.
+	DocumentBytesPerRequest      int64 `yaml:"document_bytes_per_request"`
+	DocumentBytesPerSenderPerDay int64 `yaml:"document_bytes_per_sender_per_day"`
 }
 
 // AccessCodes are the one-time codes mailed to a registered address.
@@ -425,6 +433,9 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Limits.MaxNestingDepth, 10)
 	setDefault(&c.Limits.CodeRequestsPerSenderPerHour, 5)
 	setDefault(&c.Limits.HashesPerSenderPerHour, 5)
+	setDefault(&c.Limits.UnauthenticatedHashesPerHour, 200)
+	setDefault(&c.Limits.DocumentBytesPerRequest, 30<<20)
+	setDefault(&c.Limits.DocumentBytesPerSenderPerDay, 50<<20)
 	setDefault(&c.Limits.CodesPerAccountPerDay, 5)
 	setDefault(&c.Jobs.ExpireCodes, "@every 1m")
 	setDefault(&c.Jobs.Reminders, "0 9 * * *")

@@ -196,3 +196,11 @@ func OperatorAuthResults(authservID, operatorDomain string) string {
 	return fmt.Sprintf("Authentication-Results: %s; dkim=pass header.d=%s; spf=pass smtp.mailfrom=ops@%s",
 		authservID, operatorDomain, operatorDomain)
 }
+
+// SenderAuthResults is our MX's header proving a sender's own address by
+// an aligned DKIM pass, as a mail from a signing provider carries it.
+func SenderAuthResults(authservID, addr string) string {
+	domain := addr[strings.LastIndex(addr, "@")+1:]
+	return fmt.Sprintf("Authentication-Results: %s; dkim=pass (2048-bit key; unprotected) header.d=%s header.i=@%s; spf=none smtp.mailfrom=%s",
+		authservID, domain, domain, addr)
+}

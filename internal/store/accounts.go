@@ -34,19 +34,23 @@ type Account struct {
 	CreatedAt          time.Time
 	RequestID          int64
 	Status             string // active, deleted, merged
+	// PreviousEmail was the registered address until EmailChangedAt.
+	PreviousEmail  string
+	EmailChangedAt time.Time
 }
 
 const accountColumns = `id, login, kind, family_name, given_name, family_reading, given_reading, identity_key,
 	sex, birth_date, institution, department, email, eligibility, password_hash, password_active_at,
-	indice_password_hash, created_at, COALESCE(request_id, 0), status`
+	indice_password_hash, created_at, COALESCE(request_id, 0), status, previous_email, email_changed_at`
 
 func scanAccount(row rowScanner) (*Account, error) {
 	var a Account
-	var active sql.NullInt64
+	var active, changed sql.NullInt64
 	var created int64
 	err := row.Scan(&a.ID, &a.Login, &a.Kind, &a.FamilyName, &a.GivenName, &a.FamilyReading, &a.GivenReading,
 		&a.IdentityKey, &a.Sex, &a.BirthDate, &a.Institution, &a.Department, &a.Email, &a.Eligibility,
-		&a.PasswordHash, &active, &a.IndicePasswordHash, &created, &a.RequestID, &a.Status)
+		&a.PasswordHash, &active, &a.IndicePasswordHash, &created, &a.RequestID, &a.Status,
+		&a.PreviousEmail, &changed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -54,6 +58,7 @@ func scanAccount(row rowScanner) (*Account, error) {
 		return nil, err
 	}
 	a.PasswordActiveAt = fromUnix(active)
+	a.EmailChangedAt = fromUnix(changed)
 	a.CreatedAt = time.Unix(created, 0).UTC()
 	return &a, nil
 }

@@ -156,10 +156,11 @@ const (
 )
 
 // CheckAccessCode compares a presented code in constant time and updates
-// the code's state: a wrong try counts, the maxTries-th locks and clears
+// the code's state: a wrong try counts (when countWrong: the sender was
+// proved to be the holder), the maxTries-th locks and clears
 // it, an expired code is cleared. A right code stays active until
 // UseAccessCode, so that a password the policy refuses can be retried.
-func (t *Tx) CheckAccessCode(c *AccessCode, presented string, now time.Time, maxTries int) (CodeCheck, int, error) {
+func (t *Tx) CheckAccessCode(c *AccessCode, presented string, now time.Time, maxTries int, countWrong bool) (CodeCheck, int, error) {
 	if c.State != CodeActive {
 		return CodeGone, 0, nil
 	}
@@ -171,6 +172,9 @@ func (t *Tx) CheckAccessCode(c *AccessCode, presented string, now time.Time, max
 	}
 	if subtle.ConstantTimeCompare([]byte(hashCode(c.salt, presented)), []byte(c.hash)) == 1 {
 		return CodeOK, maxTries - c.WrongTries, nil
+	}
+	if !countWrong {
+		return CodeWrong, maxTries - c.WrongTries, nil
 	}
 	c.WrongTries++
 	if c.WrongTries >= maxTries {

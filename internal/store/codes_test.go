@@ -40,13 +40,13 @@ func TestAccessCodeExpiry(t *testing.T) {
 		if stored == "" || strings.Contains(stored, code) {
 			t.Fatalf("stored %q: want a hash, not the code", stored)
 		}
-		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(9*time.Minute+59*time.Second), 3); got != CodeOK {
+		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(9*time.Minute+59*time.Second), 3, true); got != CodeOK {
 			t.Fatalf("at 9:59 the right code gave %v", got)
 		}
-		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(10*time.Minute), 3); got != CodeTimedOut {
+		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(10*time.Minute), 3, true); got != CodeTimedOut {
 			t.Fatalf("at 10:00 the right code gave %v, want timed out", got)
 		}
-		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(10*time.Minute), 3); got != CodeGone {
+		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(10*time.Minute), 3, true); got != CodeGone {
 			t.Fatalf("after expiry the code gave %v, want gone", got)
 		}
 		tx.queryRow(`SELECT code_hash FROM access_codes WHERE id = ?`, c.ID).Scan(&stored)
@@ -79,13 +79,13 @@ func TestAccessCodeLocksOnThirdWrongTry(t *testing.T) {
 			left  int
 		}{{CodeWrong, 2}, {CodeWrong, 1}, {CodeNowLocked, 0}} {
 			c, _ = tx.LatestAccessCode(r.ID) // as a later message would load it
-			got, left, err := tx.CheckAccessCode(c, wrong, now.Add(time.Minute), 3)
+			got, left, err := tx.CheckAccessCode(c, wrong, now.Add(time.Minute), 3, true)
 			if err != nil || got != want.check || left != want.left {
 				t.Fatalf("try %d: %v, %d left, %v; want %v, %d", i+1, got, left, err, want.check, want.left)
 			}
 		}
 		c, _ = tx.LatestAccessCode(r.ID)
-		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(time.Minute), 3); got != CodeGone || c.State != CodeLocked {
+		if got, _, _ := tx.CheckAccessCode(c, code, now.Add(time.Minute), 3, true); got != CodeGone || c.State != CodeLocked {
 			t.Fatalf("the right code after the lock gave %v (state %s)", got, c.State)
 		}
 		return nil
@@ -104,7 +104,7 @@ func TestNewCodeReplacesOld(t *testing.T) {
 		oldCode, old, _ := tx.IssueAccessCode(a.ID, r.ID, "password_reset", 10, now, 10*time.Minute)
 		_, fresh, _ := tx.IssueAccessCode(a.ID, r.ID, "password_reset", 10, now.Add(time.Minute), 10*time.Minute)
 		old, _ = scanCode(tx.queryRow(`SELECT `+codeColumns+` FROM access_codes WHERE id = ?`, old.ID))
-		if got, _, _ := tx.CheckAccessCode(old, oldCode, now.Add(2*time.Minute), 3); got != CodeGone || old.State != CodeReplaced {
+		if got, _, _ := tx.CheckAccessCode(old, oldCode, now.Add(2*time.Minute), 3, true); got != CodeGone || old.State != CodeReplaced {
 			t.Fatalf("the replaced code gave %v (%s)", got, old.State)
 		}
 		active, err := tx.ActiveAccessCodesFor("password_reset", []string{"yamada-tk"}, []string{"taro@hosp.example"})

@@ -127,9 +127,10 @@ func (s *Store) FailedNoticesSince(ctx context.Context, since time.Time) ([]Fail
 	})
 }
 
-// ExpireCodeRequests closes the open requests whose access code is no
-// longer active (expired, locked, replaced) and returns them.
-func (t *Tx) ExpireCodeRequests(now time.Time) ([]*Request, error) {
+// ExpireCodeRequests clears the access codes past their time and closes
+// their open requests in the state expiredState gives (the policy table's
+// code-expired transition), returning the requests closed.
+func (t *Tx) ExpireCodeRequests(now time.Time, expiredState func(*Request) (string, bool)) ([]*Request, error) {
 	ids, err := t.ExpireAccessCodes(now)
 	if err != nil {
 		return nil, err
@@ -140,8 +141,8 @@ func (t *Tx) ExpireCodeRequests(now time.Time) ([]*Request, error) {
 		if err != nil {
 			return nil, err
 		}
-		if r.Open() && r.State == StateCodeSent {
-			if err := t.SetRequestState(r, StateExpired, now, true); err != nil {
+		if to, ok := expiredState(r); ok && r.Open() {
+			if err := t.SetRequestState(r, to, now, true); err != nil {
 				return nil, err
 			}
 			out = append(out, r)

@@ -145,9 +145,16 @@ func (t *Tx) CloseAccount(accountID int64, status string, mergedInto int64, at t
 	return err
 }
 
-// UpdateAffiliation records a new institution, department and address.
-func (t *Tx) UpdateAffiliation(accountID int64, institution, department, email string) error {
-	_, err := t.exec(`UPDATE accounts SET institution = ?, department = ?, email = ? WHERE id = ?`, institution, department, email, accountID)
+// UpdateAffiliation records a new institution and department.
+func (t *Tx) UpdateAffiliation(accountID int64, institution, department string) error {
+	_, err := t.exec(`UPDATE accounts SET institution = ?, department = ? WHERE id = ?`, institution, department, accountID)
+	return err
+}
+
+// ChangeEmail replaces the registered address, keeping the old one and
+// when it changed.
+func (t *Tx) ChangeEmail(accountID int64, email string, at time.Time) error {
+	_, err := t.exec(`UPDATE accounts SET previous_email = email, email = ?, email_changed_at = ? WHERE id = ?`, email, unix(at), accountID)
 	return err
 }
 

@@ -25,8 +25,10 @@ type Queued struct {
 	// Suppressed rows are kept for operators but never sent.
 	Suppressed bool
 	Reason     string
-	// Sensitive notices (an access code) lose their body once sent or
-	// failed, so the code is not kept in the database.
+	// Sensitive notices (an access code, an initial password, a one-time
+	// URL) are sealed until sent or failed and then lose their body and
+	// attachments; a suppressed one is stored without them. The secret is
+	// never written to the database in clear text.
 	Sensitive bool
 	// Urgent notices (0) are sent before ordinary ones (1).
 	Urgent bool
@@ -34,6 +36,16 @@ type Queued struct {
 
 // scrubbedBody replaces the body of a sensitive notice after delivery.
 const scrubbedBody = "(this notice carried an access code; its text was removed after delivery)"
+
+// suppressedSensitiveBody is all that is stored of a sensitive notice the
+// reply cap held back: it is never sent, so it would never be scrubbed.
+const suppressedSensitiveBody = "(this notice carried an access code and was held back by the reply cap; its text was not kept)"
+
+// The outbox columns that are sealed in a sensitive row.
+const (
+	sealedBodyColumn        = "body"
+	sealedAttachmentsColumn = "attachments"
+)
 
 // Enqueue writes a notice to the outbox in this transaction.
 func (t *Tx) Enqueue(q Queued) (int64, error) {
@@ -55,6 +67,14 @@ func (t *Tx) Enqueue(q Queued) (int64, error) {
 	if q.Suppressed {
 		state, next = OutboxSuppressed, nil
 	}
+	body, attachments := n.Body, string(atts)
+	switch {
+	case q.Sensitive && q.Suppressed:
+		body, attachments = suppressedSensitiveBody, "[]"
+	case q.Sensitive:
+		body = t.seal.seal(n.MessageID, sealedBodyColumn, body)
+		attachments = t.seal.seal(n.MessageID, sealedAttachmentsColumn, attachments)
+	}
 	var rid any
 	if q.RequestID != 0 {
 		rid = q.RequestID
@@ -67,7 +87,7 @@ func (t *Tx) Enqueue(q Queued) (int64, error) {
 		to_addrs, cc_addrs, subject, body, in_reply_to, refs, charset, attachments, state, next_attempt_at, last_error, sensitive, priority)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		n.MessageID, rid, q.Kind, n.To[0], unix(n.Date), unix(n.Date), n.From, string(to), string(cc), n.Subject,
-		n.Body, n.InReplyTo, string(refs), charset, string(atts), state, next, q.Reason, q.Sensitive, priority(q.Urgent))
+		body, n.InReplyTo, string(refs), charset, attachments, state, next, q.Reason, q.Sensitive, priority(q.Urgent))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s: %w", q.Kind, err)
 	}
@@ -124,21 +144,42 @@ func (t *Tx) RecordBounce(messageID string, at time.Time, detail string) (reques
 }
 
 const noticeColumns = `id, message_id, date, from_addr, to_addrs, cc_addrs, subject, body, in_reply_to, refs,
-	charset, attachments, attempts`
+	charset, attachments, attempts, sensitive`
 
-func scanNotice(row rowScanner) (Notice, error) {
-	var n Notice
+// storedNotice is a notice as its row holds it: a sensitive row's body and
+// attachments are still sealed.
+type storedNotice struct {
+	Notice
+	to, cc, refs, attachments string
+	sensitive                 bool
+}
+
+func scanNotice(row rowScanner) (storedNotice, error) {
+	var r storedNotice
 	var date int64
-	var to, cc, refs, atts string
-	if err := row.Scan(&n.ID, &n.MessageID, &date, &n.From, &to, &cc, &n.Subject, &n.Body, &n.InReplyTo, &refs,
-		&n.Charset, &atts, &n.Attempts); err != nil {
-		return n, err
+	err := row.Scan(&r.ID, &r.MessageID, &date, &r.From, &r.to, &r.cc, &r.Subject, &r.Body, &r.InReplyTo, &r.refs,
+		&r.Charset, &r.attachments, &r.Attempts, &r.sensitive)
+	r.Date = time.Unix(date, 0).UTC()
+	return r, err
+}
+
+// notice opens what is sealed and decodes the lists. The error wraps
+// errSealBroken when a sealed column cannot be opened.
+func (r storedNotice) notice(seal *sealer) (Notice, error) {
+	n, atts := r.Notice, r.attachments
+	if r.sensitive {
+		var err error
+		if n.Body, err = seal.open(n.MessageID, sealedBodyColumn, n.Body); err != nil {
+			return n, fmt.Errorf("outbox row %d: body: %w", n.ID, err)
+		}
+		if atts, err = seal.open(n.MessageID, sealedAttachmentsColumn, atts); err != nil {
+			return n, fmt.Errorf("outbox row %d: attachments: %w", n.ID, err)
+		}
 	}
-	n.Date = time.Unix(date, 0).UTC()
 	for _, f := range []struct {
 		src string
 		dst any
-	}{{to, &n.To}, {cc, &n.Cc}, {refs, &n.References}, {atts, &n.Attachments}} {
+	}{{r.to, &n.To}, {r.cc, &n.Cc}, {r.refs, &n.References}, {atts, &n.Attachments}} {
 		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
 			return n, fmt.Errorf("outbox row %d: %w", n.ID, err)
 		}
@@ -146,13 +187,99 @@ func scanNotice(row rowScanner) (Notice, error) {
 	return n, nil
 }
 
-// Due lists pending notices whose next attempt is due, oldest first. The
-// state is written into the SQL, not bound: only a literal lets SQLite use
-// the partial index of pending rows instead of scanning the whole outbox.
+// Due lists pending notices whose next attempt is due, oldest first, with
+// sealed text opened. A sealed notice that cannot be opened (its key is
+// gone) is marked failed instead of being listed, so it is never sent
+// garbled. The state is written into the SQL, not bound: only a literal
+// lets SQLite use the partial index of pending rows instead of scanning
+// the whole outbox.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, error) {
 	rows, err := s.query(ctx, `SELECT `+noticeColumns+` FROM outbox
 		WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY priority, next_attempt_at, id LIMIT ?`, unix(now), limit)
-	return scanAll(rows, err, scanNotice)
+	stored, err := scanAll(rows, err, scanNotice)
+	if err != nil {
+		return nil, err
+	}
+	due := make([]Notice, 0, len(stored))
+	var unreadable []storedNotice
+	for _, r := range stored {
+		n, err := r.notice(s.seal)
+		if errors.Is(err, errSealBroken) {
+			unreadable = append(unreadable, r)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		due = append(due, n)
+	}
+	// After scanAll closed the rows: the only connection is free again.
+	if len(unreadable) > 0 {
+		if err := s.Tx(ctx, func(tx *Tx) error { return tx.failUnreadable(unreadable) }); err != nil {
+			return nil, err
+		}
+		s.reportUnreadable(unreadable)
+	}
+	return due, nil
+}
+
+// failUnreadable marks pending sealed notices that cannot be opened as
+// failed, scrubbed like any failed sensitive notice.
+func (t *Tx) failUnreadable(rows []storedNotice) error {
+	for _, r := range rows {
+		if _, err := t.exec(`UPDATE outbox SET state = ?, next_attempt_at = NULL, last_error = ?,
+			body = ?, attachments = '[]' WHERE id = ? AND state = ?`,
+			OutboxFailed, errSealBroken.Error(), scrubbedBody, r.ID, OutboxPending); err != nil {
+			return fmt.Errorf("mark unreadable notice %d failed: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) reportUnreadable(rows []storedNotice) {
+	for _, r := range rows {
+		s.log.Warn("store: a sealed notice cannot be opened; marked failed, not sent",
+			"notice", r.ID, "message_id", r.MessageID, "reason", errSealBroken.Error())
+	}
+	s.checkpoints.request()
+}
+
+// secureOutbox runs at open: it seals sensitive pending notices written in
+// clear text before sealing existed, and fails those sealed under a key
+// that is gone, so the sender meets neither.
+func (s *Store) secureOutbox(ctx context.Context) error {
+	var unreadable []storedNotice
+	err := s.Tx(ctx, func(tx *Tx) error {
+		rows, err := tx.query(`SELECT ` + noticeColumns + ` FROM outbox WHERE state = 'pending' AND sensitive = 1`)
+		stored, err := scanAll(rows, err, scanNotice)
+		if err != nil {
+			return fmt.Errorf("check sealed notices: %w", err)
+		}
+		for _, r := range stored {
+			body, bodyErr := s.seal.open(r.MessageID, sealedBodyColumn, r.Body)
+			atts, attsErr := s.seal.open(r.MessageID, sealedAttachmentsColumn, r.attachments)
+			if bodyErr != nil || attsErr != nil {
+				unreadable = append(unreadable, r)
+				continue
+			}
+			if isSealed(r.Body) && isSealed(r.attachments) {
+				continue
+			}
+			if _, err := tx.exec(`UPDATE outbox SET body = ?, attachments = ? WHERE id = ?`,
+				s.seal.seal(r.MessageID, sealedBodyColumn, body),
+				s.seal.seal(r.MessageID, sealedAttachmentsColumn, atts), r.ID); err != nil {
+				return fmt.Errorf("seal notice %d: %w", r.ID, err)
+			}
+		}
+		return tx.failUnreadable(unreadable)
+	})
+	if err != nil {
+		return err
+	}
+	if len(unreadable) > 0 {
+		s.reportUnreadable(unreadable)
+	}
+	return nil
 }
 
 // NextDue reports when the next pending notice is due.
@@ -167,9 +294,10 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // MarkSent records a delivered notice.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	_, err := s.exec(ctx, `UPDATE outbox SET state = ?, sent_at = ?, attempts = attempts + 1,
-		next_attempt_at = NULL, body = CASE WHEN sensitive = 1 THEN ? ELSE body END WHERE id = ?`, OutboxSent, unix(at), scrubbedBody, id)
-	return err
+	return s.markDone(ctx, `UPDATE outbox SET state = ?, sent_at = ?, attempts = attempts + 1, next_attempt_at = NULL,
+		body = CASE WHEN sensitive = 1 THEN ? ELSE body END,
+		attachments = CASE WHEN sensitive = 1 THEN '[]' ELSE attachments END
+		WHERE id = ? RETURNING sensitive`, OutboxSent, unix(at), scrubbedBody, id)
 }
 
 // MarkRetry records a temporary failure and when to try again.
@@ -181,9 +309,27 @@ func (s *Store) MarkRetry(ctx context.Context, id int64, next time.Time, reason 
 
 // MarkFailed records a permanent failure; operators see it.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
-	_, err := s.exec(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = NULL,
-		last_error = ?, body = CASE WHEN sensitive = 1 THEN ? ELSE body END WHERE id = ?`, OutboxFailed, reason, scrubbedBody, id)
-	return err
+	return s.markDone(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = NULL, last_error = ?,
+		body = CASE WHEN sensitive = 1 THEN ? ELSE body END,
+		attachments = CASE WHEN sensitive = 1 THEN '[]' ELSE attachments END
+		WHERE id = ? RETURNING sensitive`, OutboxFailed, reason, scrubbedBody, id)
+}
+
+// markDone runs an update that ends a notice's life and scrubs it if it
+// was sensitive; the old page images then go with the next checkpoint.
+func (s *Store) markDone(ctx context.Context, update string, args ...any) error {
+	var sensitive bool
+	err := s.queryRow(ctx, update, args...).Scan(&sensitive)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if sensitive {
+		s.checkpoints.request()
+	}
+	return nil
 }
 
 // OutboxEntry summarises an outbox row for reports and tests.

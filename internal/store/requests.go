@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -190,4 +192,38 @@ func (t *Tx) SetRequestFields(r *Request, fields map[string]string) error {
 	}
 	r.Fields = fields
 	return nil
+}
+
+// OnThread reports whether a request exists, found by its reference or
+// else by a Message-ID it replied to, and addr is on its thread: the
+// applicant, or a recipient of one of its notices (the holder's addresses
+// that got a code). member says the caller already knows addr belongs (an
+// operator), so only the request's existence is checked.
+func (s *Store) OnThread(ctx context.Context, ref string, inReplyTo []string, addr string, member bool) (bool, error) {
+	var id int64
+	var applicant string
+	err := sql.ErrNoRows
+	if ref != "" {
+		err = s.queryRow(ctx, `SELECT id, applicant FROM requests WHERE reference = ?`, ref).Scan(&id, &applicant)
+	}
+	for _, mid := range inReplyTo {
+		if !errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+		err = s.queryRow(ctx, `SELECT r.id, r.applicant FROM thread_messages t JOIN requests r ON r.id = t.request_id
+			WHERE t.message_id = ?`, mid).Scan(&id, &applicant)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil || member || strings.EqualFold(applicant, addr) {
+		return err == nil, err
+	}
+	quoted, _ := json.Marshal(addr)
+	var one int
+	err = s.queryRow(ctx, `SELECT 1 FROM outbox WHERE request_id = ? AND instr(lower(to_addrs), ?) > 0 LIMIT 1`, id, string(quoted)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -6,14 +6,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
@@ -28,29 +32,75 @@ type Options struct {
 	// "normal" (faster; in WAL mode a power loss may lose the last commits,
 	// a process crash does not).
 	Synchronous string
+	// KeyPath is the file holding the key that seals sensitive notices;
+	// default the database path plus ".key". It is made (0600) on first
+	// open. A ":memory:" database uses a key that lives in memory.
+	KeyPath string
+	// Logger receives warnings about the key and unreadable sealed
+	// notices (never their text); nil discards them.
+	Logger *slog.Logger
 }
 
 // Store is the open database.
 type Store struct {
-	db    *sql.DB
-	stmts *stmtCache
+	db          *sql.DB
+	stmts       *stmtCache
+	seal        *sealer
+	log         *slog.Logger
+	checkpoints *walCheckpointer
 }
 
 // ErrNotFound is returned by lookups that find nothing.
 var ErrNotFound = errors.New("not found")
 
+// busyTimeoutMillis is how long a statement waits for another process's
+// lock before failing.
+const busyTimeoutMillis = 10000
+
 // Open opens (creating if needed) and migrates the database at path.
+// Sensitive notices are sealed under the key at opts.KeyPath; the database
+// file and its -wal and -shm are readable by the owner only.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var key []byte
+	if path == ":memory:" {
+		key = randomKey()
+	} else {
+		hadData, err := createPrivate(path)
+		if err != nil {
+			return nil, err
+		}
+		keyPath := opts.KeyPath
+		if keyPath == "" {
+			keyPath = path + ".key"
+		}
+		var created bool
+		if key, created, err = loadOrCreateKey(keyPath); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		if created && hadData {
+			log.Warn("store: the key file was missing, a new one was made; pending notices sealed with the old key will be marked failed, not sent",
+				"key_file", keyPath)
+		}
+	}
+	seal, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
 	sync := strings.ToUpper(opts.Synchronous)
 	if sync == "" {
 		sync = "FULL"
 	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis))
 	q.Add("_pragma", "foreign_keys(1)")
-	// Overwrite deleted and replaced content, so a scrubbed access code does
-	// not linger in free pages of the file.
+	// Overwrite deleted and replaced content, so a scrubbed notice does not
+	// linger in free pages of the file (the WAL is truncated for that, see
+	// walCheckpointer).
 	q.Add("_pragma", "secure_delete(1)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	// IMMEDIATE takes the write lock at BEGIN, so two processes never
@@ -63,18 +113,146 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// SQLite has one writer; one connection keeps the pool from fighting
 	// over the lock inside this process.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, stmts: &stmtCache{db: db}}
+	s := &Store{db: db, stmts: &stmtCache{db: db}, seal: seal, log: log}
+	s.checkpoints = &walCheckpointer{run: s.CheckpointWAL, every: checkpointEvery, log: log}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if err := s.secureOutbox(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Frames left in the WAL by an earlier run (a crash, an older version
+	// that kept secrets in clear text) go now rather than at the next scrub.
+	s.checkpoints.request()
 	return s, nil
+}
+
+// createPrivate makes the database file 0600 before SQLite opens it:
+// SQLite gives -wal and -shm the mode of the main file, so they are
+// private too. An existing file, and its -wal and -shm, lose any group or
+// world access. hadData reports that the database already held something.
+func createPrivate(path string) (hadData bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return false, f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return false, fmt.Errorf("create database file: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false, fmt.Errorf("open database %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := makePrivate(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, err
+		}
+	}
+	return fi.Size() > 0, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	// SQLite checkpoints and removes the WAL when the last connection
+	// closes, so a checkpoint still waiting is not needed.
+	s.checkpoints.stop()
 	s.stmts.close()
 	return s.db.Close()
+}
+
+// CheckpointWAL copies the WAL into the database file and truncates it, so
+// replaced content (a scrubbed notice, even sealed) is left nowhere. It
+// fails when another process's reader kept it from finishing.
+func (s *Store) CheckpointWAL(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer conn.Close()
+	// TRUNCATE waits for other processes' readers; the desk's only
+	// connection must not be held for the full busy timeout meanwhile.
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 200"); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	var busy, walFrames, copied int
+	cpErr := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walFrames, &copied)
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMillis)); err != nil {
+		// A connection left with the short timeout would fail writes that
+		// meet another process: drop it, the pool opens a fresh one.
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		return fmt.Errorf("checkpoint: restore busy timeout: %w", err)
+	}
+	if cpErr != nil {
+		return fmt.Errorf("checkpoint: %w", cpErr)
+	}
+	if busy != 0 {
+		return errCheckpointBusy
+	}
+	return nil
+}
+
+// errCheckpointBusy means another process kept a checkpoint from finishing.
+var errCheckpointBusy = errors.New("checkpoint: another process is using the database; try again later")
+
+// checkpointEvery bounds how often scrubs trigger a WAL checkpoint, so a
+// burst of sent codes costs one checkpoint, not one each.
+const checkpointEvery = 2 * time.Second
+
+// walCheckpointer runs a checkpoint soon after a scrub, in the background
+// and at most once per every, so MarkSent never waits for one.
+// With SetMaxOpenConns(1) the checkpoint takes the store's only connection
+// and so never runs inside (or conflicts with) a transaction of this process.
+type walCheckpointer struct {
+	run   func(context.Context) error
+	every time.Duration
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	timer   *time.Timer // armed: a checkpoint is coming
+	last    time.Time   // when the last one ended
+	stopped bool
+	running sync.WaitGroup
+}
+
+// request asks for a checkpoint; requests before it runs share it.
+func (c *walCheckpointer) request() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped || c.timer != nil {
+		return
+	}
+	c.running.Add(1)
+	c.timer = time.AfterFunc(max(0, c.every-time.Since(c.last)), c.fire)
+}
+
+func (c *walCheckpointer) fire() {
+	defer c.running.Done()
+	err := c.run(context.Background())
+	c.mu.Lock()
+	c.timer, c.last = nil, time.Now()
+	c.mu.Unlock()
+	if err != nil {
+		// Another process's long read is routine; anything else is not.
+		level := slog.LevelWarn
+		if errors.Is(err, errCheckpointBusy) {
+			level = slog.LevelDebug
+		}
+		c.log.Log(context.Background(), level, "store: WAL checkpoint did not finish; will try again", "err", err)
+		c.request()
+	}
+}
+
+// stop cancels a waiting checkpoint and waits for a running one.
+func (c *walCheckpointer) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	if c.timer != nil && c.timer.Stop() {
+		c.running.Done()
+	}
+	c.mu.Unlock()
+	c.running.Wait()
 }
 
 // migrate applies the embedded migrations newer than PRAGMA user_version.
@@ -134,7 +312,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Tx{tx: sqlTx, ctx: ctx, stmts: s.stmts}); err != nil {
+	if err := fn(&Tx{tx: sqlTx, ctx: ctx, stmts: s.stmts, seal: s.seal}); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -151,6 +329,7 @@ type Tx struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	stmts *stmtCache
+	seal  *sealer
 }
 
 func unix(t time.Time) int64 { return t.Unix() }

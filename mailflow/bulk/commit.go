@@ -9,6 +9,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
 
@@ -22,6 +23,10 @@ type CommitOptions struct {
 	// default 7 days, as for an approved application (seed 001).
 	ActiveAfter time.Duration
 	Lang        string // of the requests created; default "ja"
+	// Register is the policy table's transition the caller was allowed
+	// (a program administrator proved by our MX); the command line, run
+	// by the admin on the server, gets it from the table by default.
+	Register policy.Transition
 }
 
 // Result is the outcome of one input row.
@@ -49,6 +54,9 @@ func Commit(tx *store.Tx, prepared []Prepared, opts CommitOptions) ([]Result, er
 	}
 	if opts.Lang == "" {
 		opts.Lang = "ja"
+	}
+	if opts.Register.To == "" {
+		opts.Register, _ = policy.New().Find(policy.KindNewID, policy.StateNew, policy.Register)
 	}
 	year := opts.Now.In(opts.Location).Year()
 	results := make([]Result, len(prepared))
@@ -128,15 +136,16 @@ func register(tx *store.Tx, p Prepared, opts CommitOptions, year int) error {
 	}
 	f := p.App.Fields
 	req := &store.Request{
-		Reference: ref, Kind: string(forms.KindNewID), State: store.StateApproved, Applicant: opts.Actor,
+		Reference: ref, Kind: string(forms.KindNewID), State: opts.Register.To, Applicant: opts.Actor,
 		Lang: opts.Lang, Fields: f, DesiredID: p.App.DesiredID, IdentityKey: p.App.IdentityKey, CreatedAt: opts.Now,
 	}
 	if err := tx.CreateRequest(req); err != nil {
 		return err
 	}
-	// Approved on creation: closing it frees nothing and reserves nothing,
-	// the account holds the ID from now on.
-	if err := tx.SetRequestState(req, store.StateApproved, opts.Now, true); err != nil {
+	// Approved on creation (the policy table's register transition):
+	// closing it frees nothing and reserves nothing, the account holds the
+	// ID from now on.
+	if err := tx.SetRequestState(req, opts.Register.To, opts.Now, opts.Register.Closes); err != nil {
 		return err
 	}
 	acct := &store.Account{

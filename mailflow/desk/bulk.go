@@ -11,6 +11,7 @@ import (
 	"github.com/madoguchi/madoguchi/mailflow/bulk"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 	"github.com/madoguchi/madoguchi/mailflow/message"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
 // maxBulkRows bounds one bulk registration file.
@@ -44,7 +45,7 @@ func (d *Desk) prepareBulk(ctx context.Context, del intake.Delivery) *bulkJob {
 	if err != nil || m.From == nil || !d.cfg.IsProgramAdministrator(m.From.Addr) {
 		return nil
 	}
-	if ok, _ := d.operatorAuthenticated(m); !ok {
+	if !d.senderVerdict(m).Pass {
 		return nil // answered on the ordinary path, where the refusal is recorded
 	}
 	a := csvAttachment(m)
@@ -96,7 +97,11 @@ func (d *Desk) bulkRegistration(in *inbound, job *bulkJob) (result, error) {
 		}
 		return d.finish(in, outcomeAnswered, "bulk registration refused: "+job.fileErr.Reason)
 	}
-	results, err := bulk.Commit(in.tx, job.prepared, bulk.CommitOptions{Now: in.now, Actor: in.from,
+	register, err := d.rules.Move(policy.KindNewID, policy.StateNew, policy.Register, in)
+	if err != nil {
+		return result{}, err
+	}
+	results, err := bulk.Commit(in.tx, job.prepared, bulk.CommitOptions{Now: in.now, Actor: in.from, Register: register,
 		ReferencePrefix: d.cfg.Desk.ReferencePrefix, Location: d.cfg.Desk.Location, Lang: in.lang})
 	if err != nil {
 		return result{}, err

@@ -10,8 +10,10 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/authresults"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/message"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
 // classify routes a message that a person wrote: an operator's command on
@@ -27,19 +29,22 @@ func (d *Desk) classify(in *inbound) (result, error) {
 			return result{}, err
 		}
 	}
-	if d.cfg.IsOperator(in.from) {
-		ok, why := d.operatorAuthenticated(in.msg)
-		if ok && req != nil {
-			return d.operatorCommand(in)
+	var verdict authresults.Verdict
+	in.proved, verdict = d.mailProofs(in.msg, in.from)
+	for _, forged := range verdict.Forged {
+		// Our MX writes one header; one more with our id below it is the
+		// sender's own claim.
+		d.log.Warn("forged Authentication-Results header", "from", in.from, "header", forged)
+		if err := in.tx.Audit(in.now, "desk", in.requestID, "forged_authentication_results", in.from+": "+forged); err != nil {
+			return result{}, err
 		}
-		if !ok {
-			// Anyone can write an operator's address into From; without a
-			// trusted authentication result the mail is an ordinary one.
-			d.log.Warn("operator address without trusted authentication", "from", in.from, "why", why)
-			if err := in.tx.Audit(in.now, "desk", in.requestID, "operator_unauthenticated", in.from+": "+why); err != nil {
-				return result{}, err
-			}
-		}
+	}
+	operator, admin := d.cfg.IsOperator(in.from), d.cfg.IsProgramAdministrator(in.from)
+	if in.proved.operator && req != nil {
+		return d.operatorCommand(in)
+	}
+	if !verdict.Pass && (operator && req != nil || admin && csvAttachment(in.msg) != nil) {
+		return d.operatorNotObeyed(in, verdict.Why)
 	}
 	if d.cfg.Service == "facility" {
 		if req != nil {
@@ -53,7 +58,8 @@ func (d *Desk) classify(in *inbound) (result, error) {
 	if req != nil {
 		// Threads confirmed by an access code; a third party's deletion
 		// waits for documents like an application.
-		if req.Kind == KindPasswordReset || ((req.Kind == KindRename || req.Kind == KindDeletion) && req.Fields["requester"] != "other") {
+		if req.Kind == KindPasswordReset || req.Kind == KindRename || req.Kind == KindAffiliation ||
+			policyKind(req) == policy.KindDeletion {
 			return d.codeReply(in)
 		}
 		return d.applicantReply(in)
@@ -110,6 +116,11 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 	form := forms.Parse(in.msg.Text)
 	in.lang = form.Lang
 	in.secrets = secretValues(form)
+	if form.Kind != "" && form.Kind != forms.KindStatus && !hasValues(form) {
+		// The marker line alone is how the blank-form notice tells people
+		// to ask for a form: answer with that form, not with its problems.
+		return d.blankForm(in, form.Kind)
+	}
 	switch form.Kind {
 	case forms.KindNewID:
 		return d.newID(in, form)
@@ -167,6 +178,28 @@ func (d *Desk) blankForms(in *inbound, reason string) (result, error) {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, "blank forms sent")
+}
+
+// blankForm answers a marker line alone with that request's form.
+func (d *Desk) blankForm(in *inbound, kind forms.Kind) (result, error) {
+	err := d.queue(in, notice{kind: "blank_forms", to: []string{in.from}, data: noticeData{
+		Title: d.title(kind, in.lang),
+		Forms: []string{forms.Blank(kind, in.lang)},
+		Kinds: d.otherKinds(in.lang),
+	}})
+	if err != nil {
+		return result{}, err
+	}
+	return d.finish(in, outcomeAnswered, "blank form of "+string(kind)+" sent")
+}
+
+func hasValues(form forms.Form) bool {
+	for _, v := range form.Fields {
+		if strings.TrimSpace(v) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // mailKinds are the requests the desk takes by mail besides a new ID.

@@ -22,8 +22,10 @@ import (
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/facility"
+	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 	"github.com/madoguchi/madoguchi/mailflow/message"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 	"github.com/madoguchi/madoguchi/templates"
 )
 
@@ -78,6 +80,7 @@ type Desk struct {
 	facilities   *facility.List
 	pre          prehashed
 	budget       hashBudget
+	rules        *policy.Rules
 }
 
 // New returns a Desk.
@@ -85,7 +88,7 @@ func New(opts Options) *Desk {
 	d := &Desk{
 		cfg: opts.Config, store: opts.Store, tmpl: opts.Templates, now: opts.Now, log: opts.Logger,
 		events: opts.Events, hash: opts.Hash, kick: opts.Enqueued, onForwarding: opts.ForwardingChanged,
-		facilities: opts.Facilities,
+		facilities: opts.Facilities, rules: policy.New(),
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -278,10 +281,23 @@ func (d *Desk) finish(in *inbound, outcome, reason string) (result, error) {
 	} else if outcome == outcomeIgnored {
 		d.emit("ignored", in.ref(), "not answered: %s", reason)
 	}
-	if in.secrets != nil {
-		seen.Replacement = maskedCopy(in.msg, in.secrets)
-		disp.Replacement = seen.Replacement
+	// Whatever the desk made of the mail (ignored as automatic, refused,
+	// quarantined), a password it carried never reaches a folder.
+	if in.secrets == nil && in.msg != nil {
+		if s := secretValues(forms.Parse(in.msg.Text)); len(s) > 0 {
+			in.secrets = s
+		}
 	}
+	switch {
+	case in.secrets != nil && in.msg != nil:
+		seen.Replacement = maskedCopy(in.msg, in.secrets)
+	case in.msg == nil:
+		// Unparseable: mask what can be read of the raw text.
+		if s := secretValues(forms.Parse(string(in.delivery.Raw))); len(s) > 0 {
+			seen.Replacement = []byte(maskSecrets(string(in.delivery.Raw), s))
+		}
+	}
+	disp.Replacement = seen.Replacement
 	id, err := in.tx.RecordSeen(seen)
 	if err != nil {
 		return result{}, err
@@ -323,12 +339,19 @@ func (d *Desk) duplicate(in *inbound, orig *store.Seen) (result, error) {
 
 // Lane puts replies on a thread (access codes, operator commands, signed
 // forms) before new requests: a new request may cost a password hash,
-// and a 10-minute access code must not wait behind a backlog of them.
-func (d *Desk) Lane(e intake.Envelope) int {
-	if len(e.InReplyTo) > 0 || d.referenceIn(e.Subject) != "" {
-		return 0
+// and a 10-minute access code must not wait behind a backlog of them. A
+// subject can name any reference, so the fast lane is only for a request
+// that exists and whose thread the sender is on.
+func (d *Desk) Lane(ctx context.Context, e intake.Envelope) int {
+	ref := d.referenceIn(e.Subject)
+	if ref == "" && len(e.InReplyTo) == 0 {
+		return 1
 	}
-	return 1
+	on, err := d.store.OnThread(ctx, ref, e.InReplyTo, strings.ToLower(e.From), d.cfg.IsOperator(e.From))
+	if err != nil || !on {
+		return 1
+	}
+	return 0
 }
 
 // hashFor hashes a password for the sender of in, unless the sender has
@@ -337,7 +360,7 @@ func (d *Desk) Lane(e intake.Envelope) int {
 // (Prepare) was reserved when it was made, and is recorded now.
 func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, err error) {
 	if h := d.pre.take(prehashKey(in.sha256, password)); h != "" {
-		return h, false, in.tx.RecordHashWork(in.from, in.now)
+		return h, false, d.recordHash(in)
 	}
 	if capped, err = d.spendHash(in); err != nil || capped {
 		return "", capped, err
@@ -349,21 +372,40 @@ func (d *Desk) hashFor(in *inbound, password string) (hash string, capped bool, 
 // spendHash counts one hash against the sender's hourly cap and records
 // it, or reports that the cap is reached.
 func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
-	ok, err := d.reserveHash(in.tx, in.from, in.now)
+	ok, err := d.reserveHash(in.tx, in.from, in.proved.sender, in.now)
 	if err != nil {
 		return false, err
 	}
 	if !ok {
 		return true, nil
 	}
-	return false, in.tx.RecordHashWork(in.from, in.now)
+	return false, d.recordHash(in)
 }
 
-// reserveHash takes one hash from the sender's hourly budget, reading the
-// hashes recorded for the sender through tx when the budget first meets
-// it.
-func (d *Desk) reserveHash(tx *store.Tx, from string, now time.Time) (bool, error) {
-	return d.budget.reserve(from, now, d.cfg.Limits.HashesPerSenderPerHour, func(since time.Time) ([]time.Time, error) {
-		return tx.HashWorkSince(from, since)
-	})
+// recordHash records a hash used for the sender, and against the share
+// of unproved senders when our MX did not prove this one.
+func (d *Desk) recordHash(in *inbound) error {
+	if err := in.tx.RecordHashWork(in.from, in.now); err != nil || in.proved.sender {
+		return err
+	}
+	return in.tx.RecordHashWork(unprovedSenders, in.now)
+}
+
+// unprovedSenders is the budget that every sender without an aligned pass
+// from our MX shares: From addresses cost nothing to rotate, so each one's
+// own cap alone would not bound the hashing they can buy.
+const unprovedSenders = "*unproved"
+
+// reserveHash takes one hash from the sender's hourly budget (and, for a
+// sender our MX did not prove, from the shared one), reading the hashes
+// recorded through tx when the budget first meets it.
+func (d *Desk) reserveHash(tx *store.Tx, from string, proved bool, now time.Time) (bool, error) {
+	load := func(sender string) func(time.Time) ([]time.Time, error) {
+		return func(since time.Time) ([]time.Time, error) { return tx.HashWorkSince(sender, since) }
+	}
+	ok, err := d.budget.reserve(from, now, d.cfg.Limits.HashesPerSenderPerHour, load(from))
+	if err != nil || !ok || proved {
+		return ok, err
+	}
+	return d.budget.reserve(unprovedSenders, now, d.cfg.Limits.UnauthenticatedHashesPerHour, load(unprovedSenders))
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/facility"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
 
@@ -47,14 +47,14 @@ func (d *Desk) facilityNew(in *inbound) (result, error) {
 		}
 		return d.finish(in, outcomeAnswered, reasonFacility+": mobile carrier address refused")
 	}
-	n, err := in.tx.SeenFromSince(in.from, in.now.Add(-time.Hour), reasonFacility)
+	over, n, err := d.spend(in, counterFacilityRequests, d.cfg.Limits.CodeRequestsPerSenderPerHour)
 	if err != nil {
 		return result{}, err
 	}
-	if n >= d.cfg.Limits.CodeRequestsPerSenderPerHour {
+	if over {
 		return d.tooManyRequests(in, reasonFacility, fmt.Sprintf("%d provisional applications from %s in the last hour", n, in.from))
 	}
-	req, err := d.openRequest(in, &store.Request{Kind: KindFacilityApplication, State: store.StateTokenSent, Fields: map[string]string{}})
+	req, err := d.openRequest(in, &store.Request{Kind: KindFacilityApplication, Fields: map[string]string{}})
 	if err != nil {
 		return result{}, err
 	}
@@ -97,7 +97,7 @@ func (d *Desk) facilityReply(in *inbound) (result, error) {
 		return result{}, err
 	}
 	if check == store.TokenExpired || check == store.TokenUsed {
-		if err := d.setState(in, store.StateExpired, true, "desk", "the number of the provisional application expired"); err != nil {
+		if err := d.move(in, policy.TokenExpired, "desk", "the number of the provisional application expired"); err != nil {
 			return result{}, err
 		}
 		if err := d.queue(in, notice{kind: "facility_token_expired", to: []string{in.from}}); err != nil {
@@ -127,13 +127,14 @@ func (d *Desk) facilityReply(in *inbound) (result, error) {
 		return d.finish(in, outcomeAnswered, fmt.Sprintf("%s: main application refused (%d problems)", reasonFacility, len(problems)))
 	}
 	fields["email"] = req.Applicant
+	in.proved.token = check == store.TokenOK
 	if err := in.tx.UseRequestToken(req.ID, in.now); err != nil {
 		return result{}, err
 	}
 	if err := in.tx.SetRequestFields(req, fields); err != nil {
 		return result{}, err
 	}
-	if err := d.setState(in, store.StateAwaitingVerification, false, in.from, "main application received: "+fields["facility"]); err != nil {
+	if err := d.move(in, policy.TokenConfirmed, in.from, "main application received: "+fields["facility"]); err != nil {
 		return result{}, err
 	}
 	if err := d.queue(in, notice{kind: "facility_received", to: []string{in.from}, ccOperators: true, data: noticeData{
@@ -261,7 +262,7 @@ func (d *Desk) approveFacility(in *inbound, actor string) error {
 	if err := in.tx.CreateFacilityUser(u); err != nil {
 		return err
 	}
-	if err := d.setState(in, store.StateApproved, true, actor, "user ID "+u.UserID+" issued for "+u.Facility); err != nil {
+	if err := d.move(in, policy.Approve, actor, "user ID "+u.UserID+" issued for "+u.Facility); err != nil {
 		return err
 	}
 	if err := d.queue(in, notice{kind: "facility_approved", to: []string{req.Applicant}, ccOperators: true, data: noticeData{
@@ -296,7 +297,7 @@ func (d *Desk) facilityServiceApplication(in *inbound, form forms.Form) (result,
 	if u == nil || !strings.EqualFold(u.Email, in.from) {
 		return d.notFromHolder(in, forms.KindFacilityService, reasonFacility)
 	}
-	req := &store.Request{Kind: KindFacilityService, State: store.StateUnderReview,
+	req := &store.Request{Kind: KindFacilityService,
 		Fields: map[string]string{"facility_user_id": uid, "service": filingService, "facility": u.Facility}}
 	if _, err := d.openRequest(in, req); err != nil {
 		return result{}, err
@@ -309,21 +310,21 @@ func (d *Desk) facilityServiceApplication(in *inbound, form forms.Form) (result,
 }
 
 // approveFacilityService starts the filing service for the user.
-func (d *Desk) facilityServiceDecision(in *inbound, actor, state string) error {
+func (d *Desk) facilityServiceDecision(in *inbound, actor string, event policy.Event) error {
 	req := in.request
 	u, err := in.tx.FacilityUserByUserID(req.Fields["facility_user_id"])
 	if err != nil {
 		return err
 	}
-	active := map[string]string{store.StateApproved: "active", store.StateCancelled: "cancelled"}[state]
+	active := map[policy.Event]string{policy.Approve: "active", policy.Cancel: "cancelled"}[event]
 	if err := in.tx.SetFacilityService(u.ID, filingService, active, req.ID, in.now); err != nil {
 		return err
 	}
-	if err := d.setState(in, state, true, actor, filingService+" "+active+" for "+u.UserID); err != nil {
+	if err := d.move(in, event, actor, filingService+" "+active+" for "+u.UserID); err != nil {
 		return err
 	}
 	kind := "facility_service_approved"
-	if state == store.StateCancelled {
+	if event == policy.Cancel {
 		kind = "facility_service_cancelled"
 	}
 	return d.queue(in, notice{kind: kind, to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,

@@ -152,12 +152,36 @@ func TestOneIDPerPersonAndTakenID(t *testing.T) {
 	h.deliver(samples.Mail{From: "other@hosp.example", Body: strings.Replace(samples.NewIDJapanese("yamada-tk", "山中", "花"), "1985", "1985", 1)})
 	h.once()
 	contains(t, "taken notice", h.only("other@hosp.example").Body, "yamada-tk", "すでに使われている")
-	// Approve the first; a new application of the same person is told to reset.
+	// Approve the first. An application with the same person's name and
+	// birth date from another address may be a stranger's: it gets the
+	// answer anyone gets, the operators get the match, and the holder is
+	// told at the address on record.
 	approveByFax(h, first.Ref)
 	h.deliver(samples.Mail{From: "taro2@else.example", Body: samples.NewIDJapanese("taro-new", "山田", "太郎")})
 	h.once()
-	n := h.only("taro2@else.example")
-	contains(t, "existing account notice", n.Body, "パスワード更新申請")
+	got := h.fresh()
+	if len(got) != 3 {
+		t.Fatalf("want 3 notices (applicant, operators, holder), got %d: %v", len(got), got)
+	}
+	for _, n := range got {
+		switch {
+		case n.To[0] == "taro2@else.example":
+			contains(t, "stranger's answer", n.Subject, "新規ID申請を受け付けました")
+			if strings.Contains(n.Body, "yamada-tk") || strings.Contains(n.Body, "すでに") {
+				t.Errorf("the answer to another address tells of the holder:\n%s", n.Body)
+			}
+		case n.To[0] == operator:
+			contains(t, "operators' match notice", n.Body, "yamada-tk", "taro-new")
+		case n.To[0] == "taro.yamada@hosp.example": // the address on record
+			contains(t, "holder's notice", n.Body, "yamada-tk", "パスワード再設定")
+		default:
+			t.Errorf("unexpected notice to %v: %s", n.To, n.Subject)
+		}
+	}
+	// From the address on record, the holder is told directly.
+	h.deliver(samples.Mail{From: "taro.yamada@hosp.example", Body: samples.NewIDJapanese("taro-new2", "山田", "太郎")})
+	h.once()
+	contains(t, "existing account notice", h.only("taro.yamada@hosp.example").Body, "yamada-tk", "パスワード再設定")
 }
 
 func approveByFax(h *harness, ref string) {
@@ -258,8 +282,9 @@ func TestOperatorRejectsAndAsksForDocuments(t *testing.T) {
 	}
 }
 
-// An operator's address without a trusted authentication result is an
-// ordinary correspondent: its "approve" approves nothing.
+// An operator's address without a trusted authentication result is not
+// obeyed: its "approve" approves nothing, and the configured address is
+// told that and why (which is how a forgery reaches the real operator).
 func TestForgedOperatorIsNotObeyed(t *testing.T) {
 	h := newHarness(t)
 	n := applyTaro(h)
@@ -275,7 +300,8 @@ func TestForgedOperatorIsNotObeyed(t *testing.T) {
 		h.deliver(samples.Mail{From: operator, Subject: "Re: [" + n.Ref + "]", Body: "approve\n", Headers: headers})
 		h.once()
 		got := h.only(operator)
-		contains(t, "reply to forged operator", got.Subject, "お問い合わせを受け付けました")
+		contains(t, "reply to forged operator", got.Subject, "実行されませんでした")
+		contains(t, "reply to forged operator", got.Body, "approve", "理由:")
 		if _, err := h.account("yamada-tk"); err == nil {
 			t.Fatalf("forged approval with %v created the account", headers)
 		}

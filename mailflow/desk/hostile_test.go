@@ -98,7 +98,7 @@ func hostileCases() []hostileCase {
 		return c
 	}
 	notObeyed := func(name, file string) hostileCase {
-		return hostileCase{name: name, file: file, setup: true, want: answered, to: operator, subj: subjReplyRecvd,
+		return hostileCase{name: name, file: file, setup: true, want: answered, to: operator, subj: "実行されませんでした",
 			check: func(t *testing.T, h *harness, env hostileEnv, n *sent) {
 				if r := h.request(env.ref); r.State != store.StateAwaitingDocuments {
 					t.Errorf("a forged command moved the request to %s", r.State)

@@ -80,11 +80,15 @@ func matchAccounts(tx *store.Tx, p identity, login string) ([]*store.Account, er
 }
 
 // registeredAddresses are where codes and completion notices go: the
-// registered address and the ID's own mailbox, never an unregistered From.
+// registered address and the ID's own mailbox, never an unregistered From;
+// for 30 days after an address change, the previous address too.
 func (d *Desk) registeredAddresses(a *store.Account) []string {
 	out := []string{strings.ToLower(a.Login + "@" + d.cfg.Desk.Domain)}
 	if a.Email != "" && !strings.EqualFold(a.Email, out[0]) {
 		out = append([]string{strings.ToLower(a.Email)}, out...)
+	}
+	if a.PreviousEmail != "" && d.now().Before(a.EmailChangedAt.Add(previousAddressGrace)) && !containsFold(out, a.PreviousEmail) {
+		out = append(out, strings.ToLower(a.PreviousEmail))
 	}
 	return out
 }

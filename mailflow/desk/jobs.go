@@ -6,6 +6,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
 // JobNotice is a notice a scheduled job sends, rendered and queued the
@@ -52,3 +53,6 @@ func (d *Desk) QueueJobNotice(tx *store.Tx, now time.Time, n JobNotice) error {
 
 // Config is the desk's configuration, for the jobs.
 func (d *Desk) Config() *config.Config { return d.cfg }
+
+// Rules is the policy table the desk and its jobs move requests by.
+func (d *Desk) Rules() *policy.Rules { return d.rules }

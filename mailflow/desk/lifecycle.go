@@ -11,6 +11,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
 
@@ -27,6 +28,12 @@ const (
 	reasonAffiliation = "affiliation"
 	reasonMerge       = "merge"
 	reasonHandover    = "handover"
+
+	// codePurposeNewAddress is the code that confirms a new address.
+	codePurposeNewAddress = "new_address"
+	// previousAddressGrace: after an address change, codes also go to the
+	// old address this long, so a takeover does not go unnoticed.
+	previousAddressGrace = 30 * 24 * time.Hour
 
 	// One rename per 365 days (001 FAQ 2.6).
 	renameInterval = 365 * 24 * time.Hour
@@ -69,11 +76,11 @@ func (d *Desk) title(kind forms.Kind, lang string) string {
 // sendConfirmCode opens a request that waits for an access code sent to
 // the account's registered addresses.
 func (d *Desk) sendConfirmCode(in *inbound, acct *store.Account, req *store.Request, purpose, reason string, data noticeData) (result, error) {
-	sent, err := in.tx.SeenFromSince(in.from, in.now.Add(-time.Hour), reason)
+	over, sent, err := d.spend(in, counterCodeRequests, d.cfg.Limits.CodeRequestsPerSenderPerHour)
 	if err != nil {
 		return result{}, err
 	}
-	if sent >= d.cfg.Limits.CodeRequestsPerSenderPerHour {
+	if over {
 		return d.tooManyRequests(in, reason, fmt.Sprintf("%d requests from %s in the last hour", sent, in.from))
 	}
 	issued, err := in.tx.CodesIssuedSince(acct.ID, in.now.Add(-24*time.Hour))
@@ -83,7 +90,7 @@ func (d *Desk) sendConfirmCode(in *inbound, acct *store.Account, req *store.Requ
 	if issued >= d.cfg.Limits.CodesPerAccountPerDay {
 		return d.tooManyRequests(in, reason, fmt.Sprintf("%d codes for %s in the last day", issued, acct.Login))
 	}
-	req.State, req.AccountID = store.StateCodeSent, acct.ID
+	req.AccountID = acct.ID
 	if _, err := d.openRequest(in, req); err != nil {
 		return result{}, err
 	}
@@ -179,7 +186,7 @@ func (d *Desk) completeRename(in *inbound, acct *store.Account) error {
 	if taken, err := d.loginTaken(in, newID, req.ID); err != nil {
 		return err
 	} else if taken {
-		if err := d.setState(in, store.StateRejected, true, "desk", "new ID taken meanwhile"); err != nil {
+		if err := d.move(in, policy.Conflict, "desk", "new ID taken meanwhile"); err != nil {
 			return err
 		}
 		return d.queue(in, notice{kind: "request_invalid", to: []string{in.from}, data: noticeData{
@@ -200,7 +207,7 @@ func (d *Desk) completeRename(in *inbound, acct *store.Account) error {
 		data.Forwarding, data.ActiveTo = true, fw.EndsAt
 	}
 	in.forwardingChanged = true
-	if err := d.setState(in, store.StateCompleted, true, in.from, "renamed "+oldID+" -> "+newID); err != nil {
+	if err := d.move(in, policy.CodeConfirmed, in.from, "renamed "+oldID+" -> "+newID); err != nil {
 		return err
 	}
 	acct.Login = newID
@@ -223,7 +230,7 @@ func (d *Desk) deletion(in *inbound, form forms.Form) (result, error) {
 	fields := map[string]string{"id": login, "requester": map[bool]string{true: "holder", false: "other"}[holder], "reason": reason}
 	if !holder {
 		// Someone else (the holder died, left...): staff decide with documents.
-		req := &store.Request{Kind: KindDeletion, State: store.StateAwaitingDocuments, Fields: fields}
+		req := &store.Request{Kind: KindDeletion, Fields: fields}
 		if a, err := in.tx.AccountByLogin(login); err == nil && a.Status == store.AccountActive {
 			req.AccountID = a.ID
 		}
@@ -262,17 +269,19 @@ func (d *Desk) completeDeletion(in *inbound, acct *store.Account, actor string) 
 	if err := in.tx.SetRequestAccount(in.request, acct.ID); err != nil {
 		return err
 	}
-	state := store.StateCompleted
-	if actor != in.request.Applicant {
-		state = store.StateApproved
+	// The holder's own deletion is confirmed by the code; a third party's
+	// is approved by an operator.
+	event := policy.CodeConfirmed
+	if policyKind(in.request) == policy.KindDeletionByOther {
+		event = policy.Approve
 	}
-	if err := d.setState(in, state, true, actor, "account "+acct.Login+" deleted"); err != nil {
+	if err := d.move(in, event, actor, "account "+acct.Login+" deleted"); err != nil {
 		return err
 	}
 	if !containsFold(to, in.request.Applicant) {
 		to = append([]string{in.request.Applicant}, to...)
 	}
-	return d.queue(in, notice{kind: "deletion_done", to: to, lang: in.request.Lang, ccOperators: actor != in.request.Applicant,
+	return d.queue(in, notice{kind: "deletion_done", to: to, lang: in.request.Lang, ccOperators: event == policy.Approve,
 		data: noticeData{ID: acct.Login}})
 }
 
@@ -306,32 +315,76 @@ func (d *Desk) affiliation(in *inbound, form forms.Form) (result, error) {
 	if !ok {
 		return d.notFromHolder(in, forms.KindAffiliation, reasonAffiliation)
 	}
-	oldEmail := acct.Email
-	req := &store.Request{Kind: KindAffiliation, State: store.StateCompleted, AccountID: acct.ID,
-		Fields: map[string]string{"id": login, "institution": institution, "department": department, "email": email}}
-	if _, err := d.openRequest(in, req); err != nil {
-		return result{}, err
+	// The holder proves the change with a code to the address on record;
+	// a new address then proves itself with a second code.
+	req := &store.Request{Kind: KindAffiliation, Fields: map[string]string{"id": login, "institution": institution, "department": department, "email": email}}
+	items := []string{institution + " " + department}
+	if email != "" && !strings.EqualFold(email, acct.Email) {
+		items = append(items, email)
 	}
-	if err := in.tx.UpdateAffiliation(acct.ID, institution, department, email); err != nil {
-		return result{}, err
+	return d.sendConfirmCode(in, acct, req, KindAffiliation, reasonAffiliation, noticeData{Items: items})
+}
+
+// completeAffiliation carries out an affiliation change whose code came
+// back from the address on record: the institution changes now; a new
+// address waits for its own code.
+func (d *Desk) completeAffiliation(in *inbound, acct *store.Account) error {
+	req := in.request
+	f := req.Fields
+	if err := in.tx.UpdateAffiliation(acct.ID, f["institution"], f["department"]); err != nil {
+		return err
 	}
-	if err := d.setState(in, store.StateCompleted, true, in.from, fmt.Sprintf("affiliation of %s: %s / %s", login, institution, department)); err != nil {
-		return result{}, err
+	if f["email"] == "" || strings.EqualFold(f["email"], acct.Email) {
+		if err := d.move(in, policy.CodeConfirmed, in.from, fmt.Sprintf("affiliation of %s: %s / %s", acct.Login, f["institution"], f["department"])); err != nil {
+			return err
+		}
+		return d.affiliationDone(in, acct, d.registeredAddresses(acct))
 	}
-	to := []string{email}
-	if oldEmail != "" && !strings.EqualFold(oldEmail, email) {
-		to = append(to, oldEmail) // the old address learns of the change too
+	if err := d.move(in, policy.AddressPending, in.from, "affiliation of "+acct.Login+" updated; new address "+f["email"]+" to be confirmed"); err != nil {
+		return err
 	}
-	n := notice{kind: "affiliation_done", to: to, ccOperators: true, data: noticeData{
-		ID: login, Name: institution + " " + department,
+	code, c, err := in.tx.IssueAccessCode(acct.ID, req.ID, codePurposeNewAddress, d.cfg.AccessCodes.Digits, in.now, d.cfg.AccessCodes.ValidFor)
+	if err != nil {
+		return err
+	}
+	return d.queue(in, notice{kind: "address_confirm_code", to: []string{f["email"]}, sensitive: true, lang: req.Lang, data: noticeData{
+		ID: acct.Login, Code: code, ExpiresAt: c.ExpiresAt, Title: d.title(forms.KindAffiliation, req.Lang),
+	}})
+}
+
+// confirmNewAddress makes a confirmed new address the registered one;
+// both addresses are told, and for a while codes go to the old one too.
+func (d *Desk) confirmNewAddress(in *inbound, acct *store.Account) error {
+	oldAddresses := d.registeredAddresses(acct)
+	email := in.request.Fields["email"]
+	if err := in.tx.ChangeEmail(acct.ID, email, in.now); err != nil {
+		return err
+	}
+	if err := d.move(in, policy.AddressConfirmed, in.from, "registered address of "+acct.Login+" is now "+email); err != nil {
+		return err
+	}
+	acct.PreviousEmail, acct.Email, acct.EmailChangedAt = acct.Email, email, in.now
+	to := d.registeredAddresses(acct)
+	for _, a := range oldAddresses {
+		if !containsFold(to, a) {
+			to = append(to, a) // the old address learns of the change too
+		}
+	}
+	return d.affiliationDone(in, acct, to)
+}
+
+func (d *Desk) affiliationDone(in *inbound, acct *store.Account, to []string) error {
+	f := in.request.Fields
+	n := notice{kind: "affiliation_done", to: to, ccOperators: true, lang: in.request.Lang, data: noticeData{
+		ID: acct.Login, Name: f["institution"] + " " + f["department"],
 	}}
-	if staff := d.institutionStaff(institution); staff != nil {
+	if !acct.EmailChangedAt.IsZero() && acct.EmailChangedAt.Equal(in.now) {
+		n.data.NewID, n.data.ActiveTo = acct.Email, in.now.Add(previousAddressGrace)
+	}
+	if staff := d.institutionStaff(f["institution"]); staff != nil {
 		n.data.Staff, n.extraCc = staff, []string{staff.Staff}
 	}
-	if err := d.queue(in, n); err != nil {
-		return result{}, err
-	}
-	return d.finish(in, outcomeAnswered, reasonAffiliation+": updated "+login)
+	return d.queue(in, n)
 }
 
 // merge asks staff to merge duplicate IDs of one person into one.
@@ -356,7 +409,7 @@ func (d *Desk) merge(in *inbound, form forms.Form) (result, error) {
 	if !ok {
 		return d.notFromHolder(in, forms.KindMerge, reasonMerge)
 	}
-	req := &store.Request{Kind: KindMerge, State: store.StateUnderReview, AccountID: acct.ID,
+	req := &store.Request{Kind: KindMerge, AccountID: acct.ID,
 		Fields: map[string]string{"id": login, "other_ids": strings.Join(others, ",")}}
 	return d.reviewReceived(in, req, reasonMerge, noticeData{ID: login, Items: others})
 }
@@ -382,7 +435,7 @@ func (d *Desk) handover(in *inbound, form forms.Form) (result, error) {
 	if len(problems) > 0 {
 		return d.formRefused(in, forms.KindHandover, problems, reasonHandover)
 	}
-	req := &store.Request{Kind: KindHandover, State: store.StateUnderReview,
+	req := &store.Request{Kind: KindHandover,
 		Fields: map[string]string{"id": login, "new_holder": strings.TrimSpace(f["new_holder"]), "new_holder_email": email}}
 	if a, err := in.tx.AccountByLogin(login); err == nil && a.Status == store.AccountActive {
 		req.AccountID = a.ID
@@ -429,7 +482,7 @@ func (d *Desk) approveMerge(in *inbound, actor string) error {
 		merged = append(merged, login)
 	}
 	in.forwardingChanged = true
-	if err := d.setState(in, store.StateApproved, true, actor, "merged "+strings.Join(merged, ", ")+" into "+keep.Login); err != nil {
+	if err := d.move(in, policy.Approve, actor, "merged "+strings.Join(merged, ", ")+" into "+keep.Login); err != nil {
 		return err
 	}
 	return d.queue(in, notice{kind: "review_approved", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
@@ -454,7 +507,7 @@ func (d *Desk) approveHandover(in *inbound, actor string) error {
 	if err := in.tx.SetHolder(acct.ID, req.Fields["new_holder"], "", email); err != nil {
 		return err
 	}
-	if err := d.setState(in, store.StateApproved, true, actor, "handed over "+acct.Login+" to "+req.Fields["new_holder"]); err != nil {
+	if err := d.move(in, policy.Approve, actor, "handed over "+acct.Login+" to "+req.Fields["new_holder"]); err != nil {
 		return err
 	}
 	to := []string{req.Applicant}

@@ -17,7 +17,9 @@ func renameForm(id, newID, forwarding string) string {
 
 // confirm replies to a confirmation-code notice with its code.
 func (h *harness) confirm(n sent, from, code string) {
-	h.deliver(samples.Mail{From: from, Subject: "Re: " + n.Subject, InReplyTo: n.MessageID, Body: "アクセスコード: " + code + "\n"})
+	// The holder's provider signs its mail, and our MX says so.
+	h.deliver(samples.Mail{From: from, Subject: "Re: " + n.Subject, InReplyTo: n.MessageID, Body: "アクセスコード: " + code + "\n",
+		Headers: []string{samples.SenderAuthResults(authservID, from)}})
 	h.once()
 }
 
@@ -144,22 +146,55 @@ func TestThirdPartyDeletionNeedsDocuments(t *testing.T) {
 	}
 }
 
-// An affiliation change to an institution with its own staff tells the
-// holder to send the form there and copies that staff.
+// An affiliation change is the holder's only after a code to the address
+// on record comes back; a new address becomes the registered one only when
+// a second code, mailed to it, comes back. Then both addresses are told,
+// codes go to the old one too for 30 days, and an institution with its
+// own staff gets the form and a copy.
 func TestAffiliationChangeToStaffedInstitution(t *testing.T) {
 	h := newHarness(t, withConfig("institutions_with_staff:\n  - {name: 北都大学, staff_address: staff@hokuto-u.example}\n"))
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
 	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "所属変更",
 		Body: "申請種別: 所属変更\nID: yamada-tk\n所属機関: 北都大学病院\n所属部署: 内科\n所属メールアドレス: taro@hokuto-u.example\n"})
 	h.once()
+	first := h.only("taro@hosp.example")
+	contains(t, "code to the address on record", first.Body, "北都大学病院 内科", "taro@hokuto-u.example")
+	if containsAddr(first.To, "taro@hokuto-u.example") {
+		t.Errorf("the first code went to the new address: %v", first.To)
+	}
+	if a, _ := h.account("yamada-tk"); a.Institution == "北都大学病院" || a.Email != "taro@hosp.example" {
+		t.Fatalf("changed before any code came back: %+v", a)
+	}
+	h.confirm(first, "taro@hosp.example", codeIn(t, first))
+	second := h.only("taro@hokuto-u.example")
+	contains(t, "code to the new address", second.Body, "新しい登録アドレス")
+	a, _ := h.account("yamada-tk")
+	if a.Institution != "北都大学病院" || a.Email != "taro@hosp.example" {
+		t.Fatalf("after the holder's code: institution %q, email %q", a.Institution, a.Email)
+	}
+	// The second code only counts from the new address.
+	h.confirm(second, "taro@hosp.example", codeIn(t, second))
+	h.fresh()
+	if a, _ := h.account("yamada-tk"); a.Email != "taro@hosp.example" {
+		t.Fatalf("the old address confirmed the new one")
+	}
+	h.confirm(second, "taro@hokuto-u.example", codeIn(t, second))
 	n := h.only("taro@hokuto-u.example")
-	contains(t, "affiliation", n.Body, "北都大学病院 内科", "staff@hokuto-u.example", "所属変更届")
+	contains(t, "affiliation", n.Body, "北都大学病院 内科", "staff@hokuto-u.example", "所属変更届", "以前のアドレス")
 	if !containsAddr(n.Cc, "staff@hokuto-u.example") || !containsAddr(n.To, "taro@hosp.example") {
 		t.Errorf("to %v cc %v", n.To, n.Cc)
 	}
-	a, _ := h.account("yamada-tk")
-	if a.Institution != "北都大学病院" || a.Email != "taro@hokuto-u.example" {
+	a, _ = h.account("yamada-tk")
+	if a.Institution != "北都大学病院" || a.Email != "taro@hokuto-u.example" || a.PreviousEmail != "taro@hosp.example" {
 		t.Errorf("account not updated: %+v", a)
+	}
+	// Within 30 days a reset code goes to the previous address too.
+	h.now = h.now.Add(24 * time.Hour)
+	h.deliver(samples.Mail{From: "taro@hokuto-u.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
+	h.once()
+	codes := h.fresh()
+	if len(codes) != 1 || !containsAddr(codes[0].To, "taro@hosp.example") || !containsAddr(codes[0].To, "taro@hokuto-u.example") {
+		t.Errorf("reset code within 30 days of the change went to %v", codes)
 	}
 }
 

@@ -43,26 +43,20 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 		return d.finish(in, outcomeAnswered, fmt.Sprintf("new ID application refused: %d problems", len(problems)))
 	}
 
-	// One personal ID per person (000, 001 FAQ 1.2).
-	existing, err := in.tx.AccountsByIdentity(app.identityKey)
+	// One personal ID per person (000, 001 FAQ 1.2). The answer goes to
+	// the From address, which anyone can write: only the address that holds
+	// the ID, or that filed the pending application, is told of it. Anyone
+	// else gets the same answer as a first application, and the operators
+	// (and the holder, at the address on record) get the match.
+	match, err := d.identityMatch(in, app.identityKey)
 	if err != nil {
 		return result{}, err
 	}
-	for _, a := range existing {
-		if a.Kind == store.AccountPersonal {
-			if err := d.queue(in, notice{kind: "new_id_existing_account", to: []string{in.from}, ccOperators: true}); err != nil {
-				return result{}, err
-			}
-			return d.finish(in, outcomeAnswered, "applicant already holds a personal ID")
-		}
-	}
-	if pending, err := in.tx.OpenRequestByIdentity(KindNewID, app.identityKey); err == nil {
-		if err := d.queue(in, notice{kind: "new_id_already_pending", to: []string{in.from}, data: noticeData{Ref: pending.Reference}}); err != nil {
+	if match.toldSender {
+		if err := d.queue(in, match.notice); err != nil {
 			return result{}, err
 		}
-		return d.finish(in, outcomeAnswered, "application already pending as "+pending.Reference)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return result{}, err
+		return d.finish(in, outcomeAnswered, match.why)
 	}
 
 	// Hash last: it is the one expensive step, so refused forms never pay it.
@@ -73,26 +67,16 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 	if capped {
 		return d.tooManyRequests(in, KindNewID, "password hashes for "+in.from+" this hour")
 	}
-	ref, err := in.tx.NextReference(d.cfg.Desk.ReferencePrefix, in.now.In(d.cfg.Desk.Location).Year())
+	req, err := d.openRequest(in, &store.Request{Kind: KindNewID, Fields: app.fields, PasswordHash: hash,
+		DesiredID: app.desiredID, IdentityKey: app.identityKey})
 	if err != nil {
 		return result{}, err
 	}
-	req := &store.Request{
-		Reference: ref, Kind: KindNewID, State: store.StateAwaitingDocuments, Applicant: in.from,
-		Lang: in.lang, Fields: app.fields, PasswordHash: hash, DesiredID: app.desiredID,
-		IdentityKey: app.identityKey, ThreadRoot: in.msg.MessageID, CreatedAt: in.now,
-	}
-	if err := in.tx.CreateRequest(req); err != nil {
-		return result{}, err
-	}
-	in.request, in.requestID = req, req.ID
-	if err := in.tx.LinkThreadMessage(in.msg.MessageID, req.ID); err != nil {
-		return result{}, err
-	}
-	if err := in.tx.Audit(in.now, in.from, req.ID, "created", "new ID application for "+app.desiredID); err != nil {
-		return result{}, err
-	}
+	ref := req.Reference
 	d.emit("state", ref, "new request %s: new ID %q for %s -> %s", ref, app.desiredID, in.from, req.State)
+	if err := d.tellMatch(in, match); err != nil {
+		return result{}, err
+	}
 
 	staff := d.institutionStaff(app.fields["institution"])
 	n := notice{kind: "new_id_received", to: []string{in.from}, ccOperators: true, attachments: []store.NoticeAttachment{d.printableForm(req)}, data: noticeData{
@@ -113,22 +97,9 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 // checkNewID applies every rule of SPEC.md to the form.
 func (d *Desk) checkNewID(in *inbound, form forms.Form) (app newIDApplication, problems, warnings []rules.Problem, err error) {
 	checked, problems, warnings, err := application.CheckNewID(form.Fields, in.now.In(d.cfg.Desk.Location),
-		func(id string) (bool, error) { return d.idTaken(in, id) })
+		func(id string) (bool, error) { return d.loginTaken(in, id, 0) })
 	app = newIDApplication{fields: checked.Fields, password: checked.Password, desiredID: checked.DesiredID, identityKey: checked.IdentityKey}
 	return app, problems, warnings, err
-}
-
-// idTaken reports whether an ID is issued or reserved by an open request.
-func (d *Desk) idTaken(in *inbound, id string) (bool, error) {
-	if used, err := in.tx.LoginEverUsed(id); err != nil || used {
-		return used, err
-	}
-	if _, err := in.tx.OpenRequestByDesiredID(id); err == nil {
-		return true, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return false, err
-	}
-	return false, nil
 }
 
 // lines turns problems into the template's "label: text" lines.
@@ -154,4 +125,73 @@ func (d *Desk) institutionStaff(name string) *config.Institution {
 		}
 	}
 	return nil
+}
+
+// identityMatch is what the desk knows of the person named by a new-ID
+// application: an account or a pending application.
+type identityMatch struct {
+	account *store.Account
+	pending *store.Request
+	// toldSender: the From address is the one that holds the account or
+	// filed the pending application, so the answer may say so.
+	toldSender bool
+	notice     notice
+	why        string
+}
+
+func (d *Desk) identityMatch(in *inbound, identityKey string) (identityMatch, error) {
+	var m identityMatch
+	existing, err := in.tx.AccountsByIdentity(identityKey)
+	if err != nil {
+		return m, err
+	}
+	for _, a := range existing {
+		if a.Kind == store.AccountPersonal && a.Status == store.AccountActive {
+			m.account = a
+			if containsFold(d.registeredAddresses(a), in.from) {
+				m.toldSender, m.why = true, "applicant already holds a personal ID"
+				m.notice = notice{kind: "new_id_existing_account", to: []string{in.from}, ccOperators: true, data: noticeData{ID: a.Login}}
+			}
+			return m, nil
+		}
+	}
+	pending, err := in.tx.OpenRequestByIdentity(KindNewID, identityKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	m.pending = pending
+	if strings.EqualFold(pending.Applicant, in.from) {
+		m.toldSender, m.why = true, "application already pending as "+pending.Reference
+		m.notice = notice{kind: "new_id_already_pending", to: []string{in.from}, data: noticeData{Ref: pending.Reference}}
+	}
+	return m, nil
+}
+
+// tellMatch tells the operators that a new application names a person who
+// holds an ID or has one pending, and tells the holder at the address on
+// record; the applicant was answered as any first application.
+func (d *Desk) tellMatch(in *inbound, m identityMatch) error {
+	if m.account == nil && m.pending == nil {
+		return nil
+	}
+	data := noticeData{ID: in.request.DesiredID}
+	if m.account != nil {
+		data.Name, data.Reason = m.account.Login, "account"
+	} else {
+		data.Name, data.Reason = m.pending.Reference, "pending"
+	}
+	if err := in.tx.Audit(in.now, "desk", in.request.ID, "identity_match", data.Reason+" "+data.Name); err != nil {
+		return err
+	}
+	if err := d.queue(in, notice{kind: "operator_identity_match", to: d.cfg.Operators, lang: d.cfg.Desk.Language, data: data}); err != nil {
+		return err
+	}
+	if m.account == nil {
+		return nil
+	}
+	return d.queue(in, notice{kind: "new_id_existing_account", to: d.registeredAddresses(m.account), lang: in.lang,
+		data: noticeData{ID: m.account.Login}})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 	"github.com/madoguchi/madoguchi/mailflow/message"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
 // inbound is one message being handled, with what the handlers learn.
@@ -35,6 +36,10 @@ type inbound struct {
 	forwardingChanged bool
 	// bulk is a program administrator's CSV, read and hashed beforehand.
 	bulk *bulkJob
+	// proved is what the mail has proved so far (see proof.go).
+	proved proofs
+	// fromRecord: the From address is on record for the request's account.
+	fromRecord bool
 }
 
 func (in *inbound) ref() string {
@@ -83,6 +88,10 @@ type noticeData struct {
 	RowsTotal, RowsCreated, RowsRefused int
 	Command, Operator                   string
 	OriginalSubject                     string
+	// Commands are the operator commands valid in the request's state.
+	Commands []string
+	// From the configuration, never written into a template.
+	MaxTries, ValidMinutes int
 }
 
 type problemLine struct{ Label, Text string }
@@ -118,6 +127,7 @@ var urgentNotices = map[string]bool{
 // operators.
 func (d *Desk) queue(in *inbound, n notice) error {
 	n.data.Desk = d.cfg.Desk
+	n.data.MaxTries, n.data.ValidMinutes = d.cfg.AccessCodes.MaxTries, int(d.cfg.AccessCodes.ValidFor/time.Minute)
 	if in.request != nil && n.data.Ref == "" {
 		n.data.Ref = in.request.Reference
 	}
@@ -125,7 +135,7 @@ func (d *Desk) queue(in *inbound, n notice) error {
 		n.lang = in.lang
 	}
 	if n.data.Greeting == "" {
-		n.data.Greeting = greeting(n.lang, in)
+		n.data.Greeting = greeting(n.lang, n, in)
 	}
 	subject, body, err := d.tmpl.Render(n.kind, n.lang, n.data)
 	if err != nil {
@@ -247,37 +257,62 @@ func (d *Desk) newMessageID(ref string) string {
 	return fmt.Sprintf("%s.%s@%s", ref, hex.EncodeToString(b[:]), domain)
 }
 
-func greeting(lang string, in *inbound) string {
-	name := ""
-	if in.request != nil && in.request.Fields["family_name"] != "" {
-		name = in.request.Fields["family_name"] + " " + in.request.Fields["given_name"]
-	} else if in.msg != nil && in.msg.From != nil && in.msg.From.Name != "" {
+// greeting names the notice's addressee when the desk knows the name:
+// the request's applicant by the form's name, or the sender of the mail in
+// hand by its From. A notice to anyone else gets the plain greeting, so an
+// approval sent on an operator's command never greets the operator.
+func greeting(lang string, n notice, in *inbound) string {
+	to, name := n.to[0], ""
+	if in.request != nil && strings.EqualFold(to, in.request.Applicant) {
+		name = applicantName(in.request)
+	}
+	if name == "" && strings.EqualFold(to, in.from) && in.msg != nil && in.msg.From != nil {
 		name = in.msg.From.Name
 	}
 	return greetingFor(lang, name)
 }
 
+// applicantName is the person's name as the request's form gave it.
+func applicantName(r *store.Request) string {
+	if r.Fields["family_name"] != "" {
+		return r.Fields["family_name"] + " " + r.Fields["given_name"]
+	}
+	return r.Fields["applicant_name"]
+}
+
 // stateText describes a request state for applicants and operators.
 func stateText(lang, state string) string {
 	ja := map[string]string{
-		store.StateAwaitingDocuments: "署名した申請書の到着待ち",
-		store.StateDocumentsReceived: "書類受領済み・審査中",
-		store.StateApproved:          "承認済み",
-		store.StateRejected:          "却下",
-		store.StateExpired:           "期限切れ",
-		store.StateCodeSent:          "アクセスコード送付済み・入力待ち",
-		store.StateCompleted:         "完了",
-		store.StateLocked:            "誤入力によりロック",
+		store.StateAwaitingDocuments:    "署名した申請書の到着待ち",
+		store.StateDocumentsReceived:    "書類受領済み・審査中",
+		store.StateApproved:             "承認済み",
+		store.StateRejected:             "却下",
+		store.StateExpired:              "期限切れ",
+		store.StateCodeSent:             "アクセスコード送付済み・入力待ち",
+		store.StateCompleted:            "完了",
+		store.StateLocked:               "誤入力によりロック",
+		store.StateUnderReview:          "担当者が審査中",
+		store.StateTokenSent:            "仮申請番号送付済み・本申請待ち",
+		store.StateAwaitingVerification: "本申請受付済み・電話確認待ち",
+		store.StateVerified:             "電話確認済み・承認待ち",
+		store.StateCancelled:            "取消",
+		policy.StateAwaitingNewAddress:  "新しいアドレスの確認待ち",
 	}
 	en := map[string]string{
-		store.StateAwaitingDocuments: "waiting for the signed form",
-		store.StateDocumentsReceived: "documents received, under review",
-		store.StateApproved:          "approved",
-		store.StateRejected:          "rejected",
-		store.StateExpired:           "expired",
-		store.StateCodeSent:          "access code sent, waiting for it",
-		store.StateCompleted:         "completed",
-		store.StateLocked:            "locked after wrong codes",
+		store.StateAwaitingDocuments:    "waiting for the signed form",
+		store.StateDocumentsReceived:    "documents received, under review",
+		store.StateApproved:             "approved",
+		store.StateRejected:             "rejected",
+		store.StateExpired:              "expired",
+		store.StateCodeSent:             "access code sent, waiting for it",
+		store.StateCompleted:            "completed",
+		store.StateLocked:               "locked after wrong codes",
+		store.StateUnderReview:          "under review by the staff",
+		store.StateTokenSent:            "provisional number sent, waiting for the main application",
+		store.StateAwaitingVerification: "main application received, waiting for the phone check",
+		store.StateVerified:             "verified by phone, waiting for approval",
+		store.StateCancelled:            "cancelled",
+		policy.StateAwaitingNewAddress:  "waiting for the new address to be confirmed",
 	}
 	m := ja
 	if lang == "en" {

@@ -6,11 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-msgauth/authres"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/mailflow/authresults"
 	"github.com/madoguchi/madoguchi/mailflow/message"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
 // An operator command is a line at the top of a reply: a verb and, for
@@ -124,13 +125,13 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 			err = d.operatorResult(in, c.line, map[string]string{"ja": "メモを記録しました。", "en": "Note recorded."}[in.lang])
 		}
 	case !req.Open():
-		err = refuse("この申請はすでに完了しています（"+stateText("ja", req.State)+"）。", "This request is already closed ("+req.State+").")
+		err = refuse("この申請はすでに完了しています（"+stateText("ja", req.State)+"）。", "This request is already closed ("+stateText("en", req.State)+").")
 	case c.verb == "phone-verified":
 		if req.Kind != KindFacilityApplication || req.State != store.StateAwaitingVerification {
 			err = refuse("電話確認を記録できるのは、受付済みで確認待ちの利用申請だけです。", "Phone verification applies to a received facility application waiting for it.")
 			break
 		}
-		if err = d.setState(in, store.StateVerified, false, actor, "verified by phone"); err == nil {
+		if err = d.move(in, policy.PhoneVerified, actor, "verified by phone"); err == nil {
 			err = d.operatorResult(in, c.line, map[string]string{"ja": "電話確認を記録しました。承認できます。", "en": "Phone verification recorded; the application can be approved."}[in.lang])
 		}
 	case c.verb == "cancel":
@@ -138,15 +139,15 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 			err = refuse("取消はサービス利用申請にのみ使えます。", "cancel applies to service applications only.")
 			break
 		}
-		err = d.facilityServiceDecision(in, actor, store.StateCancelled)
+		err = d.facilityServiceDecision(in, actor, policy.Cancel)
 	case c.verb == "approve" && req.Kind == KindFacilityApplication:
 		err = d.approveFacility(in, actor)
 	case c.verb == "approve" && req.Kind == KindFacilityService:
-		err = d.facilityServiceDecision(in, actor, store.StateApproved)
+		err = d.facilityServiceDecision(in, actor, policy.Approve)
 	case c.verb == "approve":
 		err = d.approve(in, actor, c.text)
 	case c.verb == "reject":
-		if err = d.setState(in, store.StateRejected, true, actor, "rejected: "+c.text); err == nil {
+		if err = d.move(in, policy.Reject, actor, "rejected: "+c.text); err == nil {
 			err = d.clearSecret(in)
 		}
 		if err == nil {
@@ -159,7 +160,7 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 		}
 	case c.verb == "need-documents":
 		if req.State != store.StateAwaitingDocuments {
-			err = d.setState(in, store.StateAwaitingDocuments, false, actor, "more documents needed: "+c.text)
+			err = d.move(in, policy.NeedDocuments, actor, "more documents needed: "+c.text)
 		} else {
 			err = in.tx.Audit(in.now, actor, req.ID, "need_documents", c.text)
 		}
@@ -172,9 +173,16 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 			err = refuse("書類はすでに受領済みです。", "The documents are already marked as received.")
 			break
 		}
-		if err = d.setState(in, store.StateDocumentsReceived, false, actor, "signed form received by FAX"); err == nil {
+		if err = d.move(in, policy.DocumentsReceived, actor, "signed form received by FAX"); err == nil {
 			err = d.queue(in, notice{kind: "documents_received", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
 				data: noticeData{ViaFax: true}})
+		}
+	}
+	var notAllowed *policy.ErrNotAllowed
+	if errors.As(err, &notAllowed) {
+		err = errRefused{
+			fmt.Sprintf("この申請（%s）には「%s」を使えません。使えるコマンドは下記のとおりです。", stateText("ja", req.State), c.verb),
+			fmt.Sprintf("%q does not apply to this request (%s); the commands that do are listed below.", c.verb, stateText("en", req.State)),
 		}
 	}
 	var refused errRefused
@@ -239,7 +247,7 @@ func (d *Desk) approve(in *inbound, actor, text string) error {
 	if err := in.tx.SetRequestAccount(req, acct.ID); err != nil {
 		return err
 	}
-	if err := d.setState(in, store.StateApproved, true, actor, "account "+acct.Login+" created"); err != nil {
+	if err := d.move(in, policy.Approve, actor, "account "+acct.Login+" created"); err != nil {
 		return err
 	}
 	if err := d.clearSecret(in); err != nil {
@@ -257,54 +265,61 @@ func (d *Desk) clearSecret(in *inbound) error { return in.tx.ClearRequestSecret(
 func (d *Desk) operatorResult(in *inbound, cmd, reason string) error {
 	return d.queue(in, notice{kind: "operator_result", to: []string{in.from}, ccOperators: true, data: noticeData{
 		Command: cmd, Operator: in.from, Reason: reason, StateText: stateText(in.lang, in.request.State),
+		Commands: d.commandLines(in.lang, in.request),
 	}})
 }
 
-// operatorAuthenticated accepts an operator's mail only with a passing
-// DKIM or SPF result, aligned with the From domain, in an
-// Authentication-Results header written by our own MX (authserv-id).
-func (d *Desk) operatorAuthenticated(m *message.Message) (bool, string) {
-	if !d.cfg.OperatorAuthRequired() {
-		return true, "authentication not required by configuration"
+// commandLines are the operator commands the policy table allows on the
+// request in its state, as an operator types them.
+func (d *Desk) commandLines(lang string, r *store.Request) []string {
+	var out []string
+	for _, ev := range d.rules.Commands(policyKind(r), r.State) {
+		out = append(out, commandUsage[lang][ev])
 	}
-	fromDomain := strings.ToLower(m.From.Addr[strings.LastIndex(m.From.Addr, "@")+1:])
-	fields := m.Header.Values("Authentication-Results")
-	if len(fields) == 0 {
-		return false, "no Authentication-Results header"
-	}
-	why := "no trusted pass result"
-	for _, v := range fields {
-		id, results, err := authres.Parse(v)
-		if err != nil {
-			why = "unreadable Authentication-Results"
-			continue
-		}
-		if !strings.EqualFold(id, d.cfg.OperatorAuth.AuthservID) {
-			why = "Authentication-Results from untrusted authserv-id " + id
-			continue
-		}
-		for _, r := range results {
-			switch r := r.(type) {
-			case *authres.DKIMResult:
-				if r.Value == authres.ResultPass && aligned(r.Domain, fromDomain) {
-					return true, "dkim=pass"
-				}
-			case *authres.SPFResult:
-				dom := r.From
-				if at := strings.LastIndex(dom, "@"); at >= 0 {
-					dom = dom[at+1:]
-				}
-				if r.Value == authres.ResultPass && aligned(dom, fromDomain) {
-					return true, "spf=pass"
-				}
-			}
-		}
-	}
-	return false, why
+	return out
 }
 
-// aligned is relaxed DMARC alignment: the same domain or a subdomain.
-func aligned(authDomain, fromDomain string) bool {
-	a := strings.ToLower(strings.TrimSuffix(authDomain, "."))
-	return a != "" && (a == fromDomain || strings.HasSuffix(a, "."+fromDomain) || strings.HasSuffix(fromDomain, "."+a))
+// commandUsage shows each command as typed, in the operator's language.
+var commandUsage = map[string]map[policy.Event]string{
+	"ja": {
+		policy.Approve: "approve / 承認", policy.Reject: "reject: 理由 / 却下: 理由",
+		policy.NeedDocuments:     "need-documents: 必要な書類 / 書類不足: 必要な書類",
+		policy.DocumentsReceived: "documents-received / 書類受領   （FAXが届いたとき）",
+		policy.PhoneVerified:     "phone-verified / 電話確認済み", policy.Cancel: "cancel / 取消",
+	},
+	"en": {
+		policy.Approve: "approve", policy.Reject: "reject: reason",
+		policy.NeedDocuments:     "need-documents: what is missing",
+		policy.DocumentsReceived: "documents-received     (when the FAX arrived)",
+		policy.PhoneVerified:     "phone-verified", policy.Cancel: "cancel",
+	},
+}
+
+// senderVerdict is what our MX proved about the From address: an aligned
+// pass in the topmost Authentication-Results header with our authserv-id.
+// Lower headers with our id were written by the sender; the verdict lists
+// them as forgeries.
+func (d *Desk) senderVerdict(m *message.Message) authresults.Verdict {
+	if !d.cfg.OperatorAuthRequired() {
+		return authresults.Verdict{Pass: true, Why: "authentication not required by configuration"}
+	}
+	return authresults.Check(m.Header.Values("Authentication-Results"), d.cfg.OperatorAuth.AuthservID, m.From.Addr)
+}
+
+// operatorNotObeyed tells a configured operator (or program administrator)
+// address that a mail sent in its name was not obeyed, and why: a real
+// operator learns to fix the sending side, and a forgery reaches the
+// person it imitated.
+func (d *Desk) operatorNotObeyed(in *inbound, why string) (result, error) {
+	d.log.Warn("operator address without trusted authentication", "from", in.from, "why", why)
+	if err := in.tx.Audit(in.now, "desk", in.requestID, "operator_unauthenticated", in.from+": "+why); err != nil {
+		return result{}, err
+	}
+	_, first := parseCommands(in.msg.Text)
+	if err := d.queue(in, notice{kind: "operator_not_obeyed", to: []string{in.from}, lang: d.cfg.Desk.Language, data: noticeData{
+		Command: first, Reason: why, OriginalSubject: in.msg.Subject, Name: d.cfg.OperatorAuth.AuthservID,
+	}}); err != nil {
+		return result{}, err
+	}
+	return d.finish(in, outcomeAnswered, "operator mail not obeyed: "+why)
 }

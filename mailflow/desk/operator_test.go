@@ -31,24 +31,6 @@ func TestParseCommands(t *testing.T) {
 	}
 }
 
-func TestAligned(t *testing.T) {
-	for _, tc := range []struct {
-		auth, from string
-		want       bool
-	}{
-		{"example.jp", "example.jp", true},
-		{"mail.example.jp", "example.jp", true},
-		{"example.jp", "ops.example.jp", true},
-		{"evil.example", "example.jp", false},
-		{"notexample.jp", "example.jp", false},
-		{"", "example.jp", false},
-	} {
-		if got := aligned(tc.auth, tc.from); got != tc.want {
-			t.Errorf("aligned(%q, %q) = %v", tc.auth, tc.from, got)
-		}
-	}
-}
-
 func TestMaskSecrets(t *testing.T) {
 	got := maskSecrets("pw Gk7vQz2x#Lp and again Gk7vQz2x#Lp; short ab", []string{"Gk7vQz2x#Lp", "ab"})
 	if got != "pw ******** and again ********; short ab" {

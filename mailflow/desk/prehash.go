@@ -123,6 +123,7 @@ func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
 		return
 	}
 	from := strings.ToLower(m.From.Addr)
+	proved := d.senderVerdict(m).Pass
 	now := d.now().UTC()
 	reserved := false
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
@@ -130,7 +131,7 @@ func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
 			return nil // handled before: nothing to prepare
 		}
 		var err error
-		reserved, err = d.reserveHash(tx, from, now)
+		reserved, err = d.reserveHash(tx, from, proved, now)
 		return err
 	})
 	if err != nil || !reserved {

@@ -3,9 +3,11 @@ package desk
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
 // Signed forms are accepted as these types, judged from the content, not
@@ -19,41 +21,61 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 	fromApplicant := strings.EqualFold(in.from, req.Applicant)
 	// A reply that quotes a form back may carry a password again.
 	in.secrets = secretValues(forms.Parse(in.msg.Text))
+	// References are easy to guess: only the request's own people add
+	// documents to it; anyone else's attachments are not kept at all.
+	mayAdd := fromApplicant || d.isStaffOf(req, in.from)
 
 	var accepted []documentLine
 	var refused []refusedLine
+	budget, err := d.documentBudget(in, req)
+	if err != nil {
+		return result{}, err
+	}
 	for _, a := range in.msg.Attachments {
-		ok := acceptedDocumentTypes[a.SniffedType] && a.Size > 0
-		if ok && !fromApplicant {
-			// Evidence about a person comes from that person's address only.
-			ok = false
+		if !mayAdd {
+			break
 		}
+		ok := acceptedDocumentTypes[a.SniffedType] && a.Size > 0
 		faxOnly := req.Kind == KindIndiceReset
 		if faxOnly {
 			ok = false
 		}
-		in.documents = append(in.documents, &store.Document{
-			RequestID: req.ID, Filename: a.Filename, ContentType: a.SniffedType, Size: a.Size,
-			SHA256: a.SHA256, Data: a.Data, Accepted: ok, ReceivedAt: in.now,
-		})
-		if ok {
-			accepted = append(accepted, documentLine{Filename: a.Filename, Type: a.SniffedType, Size: humanSize(a.Size)})
-			continue
-		}
-		why := d.refusalReason(in.lang, a.SniffedType, a.DeclaredType, fromApplicant)
-		if faxOnly && fromApplicant {
+		why := ""
+		switch {
+		case faxOnly:
 			why = map[string]string{"ja": "この申請の申請書はFAXでのみ受け付けます（FAX " + d.cfg.Desk.Fax + "）",
 				"en": "the form for this request is accepted by FAX only (FAX " + d.cfg.Desk.Fax + ")"}[in.lang]
+		case !ok:
+			why = d.refusalReason(in.lang, a.SniffedType, a.DeclaredType, true)
+		case a.Size > budget:
+			ok, why = false, map[string]string{
+				"ja": "この申請に保存できる書類の容量（1申請 " + humanSize(d.cfg.Limits.DocumentBytesPerRequest) + "、1日 " + humanSize(d.cfg.Limits.DocumentBytesPerSenderPerDay) + "）を超えます。FAXでお送りください",
+				"en": "it exceeds what can be stored for this request (" + humanSize(d.cfg.Limits.DocumentBytesPerRequest) + " a request, " + humanSize(d.cfg.Limits.DocumentBytesPerSenderPerDay) + " a day); please use FAX",
+			}[in.lang]
 		}
-		refused = append(refused, refusedLine{Filename: a.Filename, Why: why})
+		if !ok {
+			refused = append(refused, refusedLine{Filename: a.Filename, Why: why})
+			continue
+		}
+		budget -= a.Size
+		if err := in.tx.CountEvent(counterDocumentBytes, in.from, a.Size, in.now); err != nil {
+			return result{}, err
+		}
+		in.documents = append(in.documents, &store.Document{
+			RequestID: req.ID, Filename: a.Filename, ContentType: a.SniffedType, Size: a.Size,
+			SHA256: a.SHA256, Data: a.Data, Accepted: true, ReceivedAt: in.now,
+		})
+		accepted = append(accepted, documentLine{Filename: a.Filename, Type: a.SniffedType, Size: humanSize(a.Size)})
 	}
 	for _, w := range in.msg.DroppedAttachments {
-		refused = append(refused, refusedLine{Filename: w.Filename, Why: d.droppedReason(in.lang, w.Reason)})
+		if mayAdd {
+			refused = append(refused, refusedLine{Filename: w.Filename, Why: d.droppedReason(in.lang, w.Reason)})
+		}
 	}
 
 	if len(accepted) > 0 && req.Open() {
 		if req.State == store.StateAwaitingDocuments {
-			if err := d.setState(in, store.StateDocumentsReceived, false, in.from, "signed form received by mail"); err != nil {
+			if err := d.move(in, policy.DocumentsMailed, in.from, "signed form received by mail"); err != nil {
 				return result{}, err
 			}
 		} else if err := in.tx.Audit(in.now, in.from, req.ID, "documents_added", fmt.Sprintf("%d more documents", len(accepted))); err != nil {
@@ -64,7 +86,7 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 			return result{}, err
 		}
 	}
-	if len(refused) > 0 && fromApplicant {
+	if len(refused) > 0 && mayAdd {
 		if err := d.queue(in, notice{kind: "document_refused", to: []string{in.from}, ccOperators: true, data: noticeData{
 			Refused: refused, MaxAttachment: humanSize(d.cfg.Limits.MaxAttachmentBytes),
 		}}); err != nil {
@@ -75,6 +97,11 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 		data := noticeData{Quoted: unquoted(in.msg.Text)}
 		if fromApplicant {
 			data.StateText = stateText(in.lang, req.State)
+		} else if len(in.msg.Attachments) > 0 && !mayAdd {
+			data.StateText = "-"
+			data.Greeting = greetingFor(in.lang, "")
+			data.Reason = map[string]string{"ja": "添付ファイルは、申請者ご本人のアドレスから送られたものだけを受け付けます。このメールの添付ファイルは保存していません。",
+				"en": "Attachments are accepted only from the applicant's own address; the ones in this mail were not kept."}[in.lang]
 		} else {
 			// Someone else on the thread learns nothing about the request.
 			data.StateText = "-"
@@ -140,16 +167,43 @@ func greetingFor(lang, name string) string {
 	return name + " 様"
 }
 
-// setState changes the request's state with its audit line and event.
-func (d *Desk) setState(in *inbound, state string, closed bool, actor, why string) error {
+// move carries out the policy table's transition of event on the request
+// in hand, when the mail proves what the table asks, with its audit line.
+func (d *Desk) move(in *inbound, event policy.Event, actor, why string) error {
 	req := in.request
+	t, err := d.rules.Move(policyKind(req), req.State, event, in)
+	if err != nil {
+		return err
+	}
 	from := req.State
-	if err := in.tx.SetRequestState(req, state, in.now, closed); err != nil {
+	if err := in.tx.SetRequestState(req, t.To, in.now, t.Closes); err != nil {
 		return err
 	}
-	if err := in.tx.Audit(in.now, actor, req.ID, "state", from+" -> "+state+": "+why); err != nil {
+	if err := in.tx.Audit(in.now, actor, req.ID, "state", fmt.Sprintf("%s -> %s (%s by %s): %s", from, t.To, event, t.By, why)); err != nil {
 		return err
 	}
-	d.emit("state", req.Reference, "%s: %s -> %s (%s)", req.Reference, from, state, why)
+	d.emit("state", req.Reference, "%s: %s -> %s (%s)", req.Reference, from, t.To, why)
 	return nil
+}
+
+// isStaffOf reports whether addr is the registration staff of the
+// institution the request names.
+func (d *Desk) isStaffOf(req *store.Request, addr string) bool {
+	staff := d.institutionStaff(req.Fields["institution"])
+	return staff != nil && strings.EqualFold(staff.Staff, addr)
+}
+
+// documentBudget is how many more bytes of documents the request may keep
+// from this sender: the lesser of what is left of the request's cap and
+// of the sender's daily cap.
+func (d *Desk) documentBudget(in *inbound, req *store.Request) (int64, error) {
+	stored, err := in.tx.DocumentBytes(req.ID)
+	if err != nil {
+		return 0, err
+	}
+	sent, err := in.tx.CountedSince(counterDocumentBytes, in.from, in.now.Add(-24*time.Hour))
+	if err != nil {
+		return 0, err
+	}
+	return max(0, min(d.cfg.Limits.DocumentBytesPerRequest-stored, d.cfg.Limits.DocumentBytesPerSenderPerDay-sent)), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
 
@@ -36,7 +37,16 @@ const (
 	codeWrongSender = "wrong_sender"
 	codeNoRequest   = "no_request"
 	codeDone        = "done"
+	// A wrong code from a sender our MX did not prove: not counted.
+	codeWrongUnproved = "wrong_unproved"
+	// Too many codes from unproved senders: this one was not checked.
+	codeUnchecked = "unchecked"
 )
+
+// unprovedChecksPerRequest caps the codes tried on one request by mail
+// whose sender was not proved, so guessing by forged mail stays hopeless
+// while the holder's own tries are untouched.
+const unprovedChecksPerRequest = 10
 
 // passwordReset handles the reset form: the identity (and the ID when the
 // holder knows it) must match exactly one personal account; then a code
@@ -47,11 +57,11 @@ func (d *Desk) passwordReset(in *inbound, form forms.Form) (result, error) {
 	if len(problems) > 0 {
 		return d.formRefused(in, forms.KindPasswordReset, problems, reasonPasswordReset)
 	}
-	sent, err := in.tx.SeenFromSince(in.from, in.now.Add(-time.Hour), reasonPasswordReset)
+	over, sent, err := d.spend(in, counterCodeRequests, d.cfg.Limits.CodeRequestsPerSenderPerHour)
 	if err != nil {
 		return result{}, err
 	}
-	if sent >= d.cfg.Limits.CodeRequestsPerSenderPerHour {
+	if over {
 		return d.tooManyRequests(in, reasonPasswordReset, fmt.Sprintf("%d requests from %s in the last hour", sent, in.from))
 	}
 
@@ -89,7 +99,7 @@ func (d *Desk) passwordReset(in *inbound, form forms.Form) (result, error) {
 		return d.tooManyRequests(in, reasonPasswordReset, fmt.Sprintf("%d codes for %s in the last day", issued, acct.Login))
 	}
 
-	req, err := d.openRequest(in, &store.Request{Kind: KindPasswordReset, State: store.StateCodeSent,
+	req, err := d.openRequest(in, &store.Request{Kind: KindPasswordReset,
 		Fields: map[string]string{"id": acct.Login}, AccountID: acct.ID})
 	if err != nil {
 		return result{}, err
@@ -116,11 +126,15 @@ func (d *Desk) passwordReset(in *inbound, form forms.Form) (result, error) {
 // openRequest gives r a reference, stores it as the message's thread and
 // audits its creation.
 func (d *Desk) openRequest(in *inbound, r *store.Request) (*store.Request, error) {
+	t, err := d.rules.Move(policyKind(r), policy.StateNew, policy.Open, in)
+	if err != nil {
+		return nil, err
+	}
 	ref, err := in.tx.NextReference(d.cfg.Desk.ReferencePrefix, in.now.In(d.cfg.Desk.Location).Year())
 	if err != nil {
 		return nil, err
 	}
-	r.Reference, r.Applicant, r.Lang, r.ThreadRoot, r.CreatedAt = ref, in.from, in.lang, in.msg.MessageID, in.now
+	r.State, r.Reference, r.Applicant, r.Lang, r.ThreadRoot, r.CreatedAt = t.To, ref, in.from, in.lang, in.msg.MessageID, in.now
 	if err := in.tx.CreateRequest(r); err != nil {
 		return nil, err
 	}
@@ -133,7 +147,7 @@ func (d *Desk) openRequest(in *inbound, r *store.Request) (*store.Request, error
 	if err := in.tx.LinkThreadMessage(in.msg.MessageID, r.ID); err != nil {
 		return nil, err
 	}
-	if err := in.tx.Audit(in.now, in.from, r.ID, "created", r.Kind); err != nil {
+	if err := in.tx.Audit(in.now, in.from, r.ID, "created", fmt.Sprintf("%s -> %s (open by %s)", r.Kind, r.State, t.By)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -156,7 +170,11 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("reset %s: account: %w", req.Reference, err)
 	}
-	if !containsFold(d.registeredAddresses(acct), in.from) {
+	expected := d.registeredAddresses(acct)
+	if req.State == policy.StateAwaitingNewAddress {
+		expected = []string{req.Fields["email"]} // the second code went there only
+	}
+	if !containsFold(expected, in.from) {
 		// The code went only to the registered addresses; a reply from
 		// elsewhere is not tried, so a stranger cannot use up the holder's
 		// tries.
@@ -165,6 +183,7 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 		}
 		return d.codeRefused(in, codeWrongSender, nil, 0, "reply from an unregistered address")
 	}
+	in.fromRecord = true
 	if !req.Open() {
 		status := map[string]string{store.StateCompleted: codeDone, store.StateLocked: codeLocked}[req.State]
 		if status == "" {
@@ -182,37 +201,64 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 	if presented == "" {
 		return d.codeRefused(in, codeMissing, c, 0, "no access code in the reply")
 	}
-	check, left, err := in.tx.CheckAccessCode(c, presented, in.now, d.cfg.AccessCodes.MaxTries)
+	// A From header on record is only a claim: a wrong code counts toward
+	// the lock only from a sender our MX proved, so forged replies cannot
+	// lock the holder out; unproved tries are capped per request instead.
+	countWrong := in.Gives(policy.Holder, policy.ProofMX)
+	if !countWrong {
+		over, _, err := d.spendOn(in, counterUnprovedChecks, req.Reference, unprovedChecksPerRequest, d.cfg.AccessCodes.ValidFor)
+		if err != nil {
+			return result{}, err
+		}
+		if over {
+			return d.codeRefused(in, codeUnchecked, c, 0, "too many codes from unproved senders: not checked")
+		}
+	}
+	check, left, err := in.tx.CheckAccessCode(c, presented, in.now, d.cfg.AccessCodes.MaxTries, countWrong)
 	if err != nil {
 		return result{}, err
 	}
 	switch check {
 	case store.CodeWrong:
+		if !countWrong {
+			if err := in.tx.Audit(in.now, in.from, req.ID, "code_wrong_unproved", "not counted: sender not proved by our MX"); err != nil {
+				return result{}, err
+			}
+			return d.codeRefused(in, codeWrongUnproved, c, left, "wrong access code from an unproved sender (not counted)")
+		}
 		if err := in.tx.Audit(in.now, in.from, req.ID, "code_wrong", fmt.Sprintf("%d tries left", left)); err != nil {
 			return result{}, err
 		}
 		return d.codeRefused(in, codeWrong, c, left, "wrong access code")
 	case store.CodeNowLocked:
-		if err := d.setState(in, store.StateLocked, true, "desk", "wrong access code for the last allowed time: code cleared"); err != nil {
+		if err := d.move(in, policy.CodeLocked, in.from, "wrong access code for the last allowed time: code cleared"); err != nil {
 			return result{}, err
 		}
 		return d.codeRefused(in, codeLocked, nil, 0, "locked after wrong codes")
 	case store.CodeTimedOut, store.CodeGone:
-		if err := d.setState(in, store.StateExpired, true, "desk", "access code no longer valid ("+c.State+")"); err != nil {
+		in.proved.clock = true
+		if err := d.move(in, policy.CodeExpired, "desk", "access code no longer valid ("+c.State+")"); err != nil {
 			return result{}, err
 		}
 		return d.codeRefused(in, codeExpired, nil, 0, "access code expired")
 	}
 
+	in.proved.code = req.State == store.StateCodeSent
+	in.proved.newAddress = req.State == policy.StateAwaitingNewAddress
 	switch req.Kind {
-	case KindRename, KindDeletion:
+	case KindRename, KindDeletion, KindAffiliation:
 		if err := in.tx.UseAccessCode(c, in.now); err != nil {
 			return result{}, err
 		}
-		if req.Kind == KindRename {
+		switch {
+		case req.Kind == KindRename:
 			err = d.completeRename(in, acct)
-		} else {
+		case req.Kind == KindDeletion:
 			err = d.completeDeletion(in, acct, in.from)
+		case in.proved.newAddress:
+			err = d.confirmNewAddress(in, acct)
+		default:
+			err = d.completeAffiliation(in, acct)
 		}
 		if err != nil {
 			return result{}, err
@@ -252,7 +298,7 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 	if err := in.tx.UseAccessCode(c, in.now); err != nil {
 		return result{}, err
 	}
-	if err := d.setState(in, store.StateCompleted, true, in.from, "general password of "+acct.Login+" reset by access code"); err != nil {
+	if err := d.move(in, policy.CodeConfirmed, in.from, "general password of "+acct.Login+" reset by access code"); err != nil {
 		return result{}, err
 	}
 	if err := d.queue(in, notice{kind: "reset_done", to: d.registeredAddresses(acct), data: noticeData{

@@ -235,7 +235,8 @@ func TestThirdWrongCodeLocks(t *testing.T) {
 		wrong = "1111111111"
 	}
 	for i, want := range []string{"あと 2 回", "あと 1 回", "ロックされました"} {
-		h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(wrong, newPassword, newPassword)})
+		h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(wrong, newPassword, newPassword),
+			Headers: []string{samples.SenderAuthResults(authservID, "taro@hosp.example")}})
 		h.once()
 		got := h.only("taro@hosp.example")
 		contains(t, "try "+string(rune('1'+i)), got.Body, want)
@@ -249,6 +250,36 @@ func TestThirdWrongCodeLocks(t *testing.T) {
 	}
 	if r := h.request(n.Ref); r.State != store.StateLocked {
 		t.Errorf("request is %s, want locked", r.State)
+	}
+}
+
+// Wrong codes in mail whose From our MX did not prove (anyone can write
+// the holder's address into From) do not count toward the lock: the
+// holder, at that address, is told, and the right code still works.
+func TestForgedWrongCodesDoNotLock(t *testing.T) {
+	h := newHarness(t)
+	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
+	h.once()
+	n := h.only("taro@hosp.example")
+	code := codeIn(t, n)
+	wrong := "0000000000"
+	if code == wrong {
+		wrong = "1111111111"
+	}
+	for i := 0; i < 5; i++ {
+		h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(wrong, newPassword, newPassword),
+			Headers: []string{"Authentication-Results: " + authservID + "; dkim=none; spf=fail smtp.mailfrom=taro@hosp.example"}})
+		h.once()
+		got := h.only("taro@hosp.example")
+		contains(t, "forged try", got.Body, "誤入力の回数には数えていません")
+	}
+	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
+	h.once()
+	done := h.only("taro@hosp.example")
+	contains(t, "right code after forged tries", done.Subject, "完了")
+	if r := h.request(n.Ref); r.State != store.StateCompleted {
+		t.Errorf("request is %s, want completed", r.State)
 	}
 }
 

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/application"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
+	"github.com/madoguchi/madoguchi/mailflow/policy"
 	"github.com/madoguchi/madoguchi/mailflow/rules"
 )
 
@@ -126,11 +126,11 @@ func (d *Desk) reviewedReset(in *inbound, form forms.Form, kind forms.Kind, reas
 	}
 	// Each of these costs a password hash: the per-sender limit keeps one
 	// sender from spending the desk's CPU.
-	n, err := in.tx.SeenFromSince(in.from, in.now.Add(-time.Hour), reason)
+	over, n, err := d.spend(in, counterReviewRequests, d.cfg.Limits.CodeRequestsPerSenderPerHour)
 	if err != nil {
 		return result{}, err
 	}
-	if n >= d.cfg.Limits.CodeRequestsPerSenderPerHour {
+	if over {
 		return d.tooManyRequests(in, reason, fmt.Sprintf("%d requests from %s in the last hour", n, in.from))
 	}
 	if kind == forms.KindIndiceReset && r.scope == scopeIndice && len(r.matches) == 1 && r.matches[0].IndicePasswordHash == "" {
@@ -162,7 +162,7 @@ func (d *Desk) reviewedReset(in *inbound, form forms.Form, kind forms.Kind, reas
 	if capped {
 		return d.tooManyRequests(in, reason, "password hashes for "+in.from+" this hour")
 	}
-	req := &store.Request{Kind: string(kind), State: store.StateAwaitingDocuments, Fields: r.fields,
+	req := &store.Request{Kind: string(kind), Fields: r.fields,
 		PasswordHash: hash, IdentityKey: r.person.key()}
 	if len(r.matches) == 1 {
 		req.AccountID = r.matches[0].ID
@@ -218,7 +218,7 @@ func (d *Desk) approveReset(in *inbound, actor, text string) error {
 	if err := in.tx.SetRequestAccount(req, acct.ID); err != nil {
 		return err
 	}
-	if err := d.setState(in, store.StateApproved, true, actor, "password of "+acct.Login+" reset ("+req.Kind+" "+scope+")"); err != nil {
+	if err := d.move(in, policy.Approve, actor, "password of "+acct.Login+" reset ("+req.Kind+" "+scope+")"); err != nil {
 		return err
 	}
 	if err := d.clearSecret(in); err != nil {

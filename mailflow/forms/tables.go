@@ -85,7 +85,7 @@ var idDeskFields = []Field{
 		Aliases: []string{"ユーザーID", "ユーザID", "利用者ID", "登録ID", "現在のID", "お持ちのID", "旧ID", "UMIN ID", "User ID", "Login ID", "Current ID", "Your ID", "Old ID"}},
 	{Key: "access_code", JA: "アクセスコード", EN: "Access code", Secret: true,
 		Aliases: []string{"アクセス コード", "認証コード", "Code", "Access-code"},
-		HelpJA:  "メールでお送りした10桁の数字。有効期限は10分です。", HelpEN: "The 10 digits we mailed you, valid for 10 minutes."},
+		HelpJA:  "メールでお送りした数字。有効期限はそのメールに記載しています。", HelpEN: "The digits we mailed you; the mail says until when they are valid."},
 	{Key: "new_password", JA: "新しいパスワード", EN: "New password", Secret: true,
 		Aliases: []string{"新パスワード", "新規パスワード", "変更後のパスワード"},
 		HelpJA:  passwordRulesJA, HelpEN: passwordRulesEN},

@@ -73,7 +73,7 @@ type Envelope struct {
 // codes, operator commands) before new requests, which cost a password
 // hash each, so that a backlog never delays a 10-minute code.
 type Prioritizer interface {
-	Lane(e Envelope) int
+	Lane(ctx context.Context, e Envelope) int
 }
 
 // Preparer is optionally implemented by a Processor: Prepare may do a

@@ -20,7 +20,7 @@ type lanedRecorder struct {
 	started chan struct{}
 }
 
-func (l *lanedRecorder) Lane(e Envelope) int {
+func (l *lanedRecorder) Lane(_ context.Context, e Envelope) int {
 	if strings.Contains(e.Subject, "reply") {
 		return 0
 	}
@@ -105,7 +105,7 @@ type preparing struct {
 	early    int // messages whose Prepare ran before their Process
 }
 
-func (p *preparing) Lane(e Envelope) int { return 1 }
+func (p *preparing) Lane(context.Context, Envelope) int { return 1 }
 
 func (p *preparing) Prepare(ctx context.Context, d Delivery) {
 	p.mu.Lock()

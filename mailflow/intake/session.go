@@ -226,7 +226,7 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 		return 0, fmt.Errorf("search %s: %w", in.opts.Mailbox, err)
 	}
 	uids := data.AllUIDs()
-	q, err := in.queue(s, uids)
+	q, err := in.queue(ctx, s, uids)
 	if err != nil {
 		return 0, err
 	}
@@ -250,7 +250,7 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 		}
 		if q.hasSlow() && (time.Since(lastCheck) >= recheckEvery || s.woken()) {
 			lastCheck = time.Now()
-			if err := in.addNewMail(s, q); err != nil {
+			if err := in.addNewMail(ctx, s, q); err != nil {
 				return n, err
 			}
 		}
@@ -549,11 +549,11 @@ func (q *workQueue) add(items []laned) {
 }
 
 // queue reads the envelopes of uids and orders them.
-func (in *Intake) queue(s *session, uids []imap.UID) (*workQueue, error) {
+func (in *Intake) queue(ctx context.Context, s *session, uids []imap.UID) (*workQueue, error) {
 	slices.Sort(uids)
 	q := &workQueue{}
 	for batch := range slices.Chunk(uids, sizeBatch) {
-		items, err := in.envelopes(s.c, batch)
+		items, err := in.envelopes(ctx, s.c, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -563,7 +563,7 @@ func (in *Intake) queue(s *session, uids []imap.UID) (*workQueue, error) {
 }
 
 // addNewMail queues the messages that arrived since the pass began.
-func (in *Intake) addNewMail(s *session, q *workQueue) error {
+func (in *Intake) addNewMail(ctx context.Context, s *session, q *workQueue) error {
 	var set imap.UIDSet
 	set.AddRange(q.maxUID+1, 0)
 	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}, NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
@@ -582,7 +582,7 @@ func (in *Intake) addNewMail(s *session, q *workQueue) error {
 	}
 	slices.Sort(fresh)
 	for batch := range slices.Chunk(fresh, sizeBatch) {
-		items, err := in.envelopes(s.c, batch)
+		items, err := in.envelopes(ctx, s.c, batch)
 		if err != nil {
 			return err
 		}
@@ -593,7 +593,7 @@ func (in *Intake) addNewMail(s *session, q *workQueue) error {
 
 // envelopes reads size and envelope of a batch of UIDs (small, so
 // collecting them is fine, unlike bodies) and gives each its lane.
-func (in *Intake) envelopes(c *imapclient.Client, uids []imap.UID) ([]laned, error) {
+func (in *Intake) envelopes(ctx context.Context, c *imapclient.Client, uids []imap.UID) ([]laned, error) {
 	msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true, Envelope: true}).Collect()
 	if err != nil {
 		return nil, fmt.Errorf("fetch envelopes: %w", err)
@@ -613,7 +613,7 @@ func (in *Intake) envelopes(c *imapclient.Client, uids []imap.UID) ([]laned, err
 		}
 		it := laned{Envelope: e}
 		if lanes != nil {
-			it.lane = lanes.Lane(e)
+			it.lane = lanes.Lane(ctx, e)
 		}
 		out = append(out, it)
 	}
