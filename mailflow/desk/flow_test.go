@@ -60,11 +60,11 @@ func TestNewIDApplicationISO2022JP(t *testing.T) {
 	}
 }
 
-// assertSecretNowhere searches the database file, the log, the sink and
-// the processed folder for a secret.
+// assertSecretNowhere searches the database file, its WAL and shared
+// memory file, the log, the sink and every folder for a secret.
 func assertSecretNowhere(t *testing.T, h *harness, secret string) {
 	t.Helper()
-	for _, suffix := range []string{"", "-wal"} {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
 		data, err := os.ReadFile(h.db + suffix)
 		if err == nil && bytes.Contains(data, []byte(secret)) {
 			t.Errorf("the secret is in the database file %s", h.db+suffix)
