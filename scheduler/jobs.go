@@ -96,7 +96,7 @@ func (d Deps) verifyReminders(ctx context.Context, now time.Time) (string, error
 		sent++
 		return d.Desk.QueueJobNotice(tx, now, desk.JobNotice{Kind: "facility_verify_reminder", Request: r,
 			To: d.Config.Operators[:1], CcOperators: true, Lang: d.Config.Desk.Language,
-			ID: r.Fields["facility"] + " " + r.Fields["applicant_name"], Text: fmt.Sprint(days)})
+			Data: &desk.VerifyReminder{Facility: r.Fields["facility"], Applicant: r.Fields["applicant_name"], Days: days}})
 	})
 	if err != nil {
 		return "", err
@@ -192,7 +192,7 @@ func (d Deps) remind(tx *store.Tx, now time.Time, r *store.Request, step, kind s
 		return err
 	}
 	return d.Desk.QueueJobNotice(tx, now, desk.JobNotice{Kind: kind, Request: r, To: []string{r.Applicant},
-		ID: r.DesiredID, Until: r.CreatedAt.Add(time.Duration(d.Config.Jobs.ExpireAfterDays) * 24 * time.Hour),
+		Data:       &desk.FormReminder{Deadline: r.CreatedAt.Add(time.Duration(d.Config.Jobs.ExpireAfterDays) * 24 * time.Hour)},
 		AttachForm: step != "expire"})
 }
 
@@ -219,7 +219,7 @@ func (d Deps) forwarding(ctx context.Context, now time.Time) (string, error) {
 				}
 				if ok {
 					if err := d.Desk.QueueJobNotice(tx, now, desk.JobNotice{Kind: "forwarding_ending", To: to,
-						ID: f.OldLogin, Text: f.NewLogin, Until: f.EndsAt}); err != nil {
+						Data: &desk.ForwardingEnd{OldID: f.OldLogin, NewID: f.NewLogin, EndsAt: f.EndsAt}}); err != nil {
 						return err
 					}
 					told++
@@ -233,7 +233,7 @@ func (d Deps) forwarding(ctx context.Context, now time.Time) (string, error) {
 				return err
 			} else if ok {
 				if err := d.Desk.QueueJobNotice(tx, now, desk.JobNotice{Kind: "forwarding_ended", To: to,
-					ID: f.OldLogin, Text: f.NewLogin, Until: f.EndsAt}); err != nil {
+					Data: &desk.ForwardingEnd{OldID: f.OldLogin, NewID: f.NewLogin, EndsAt: f.EndsAt}}); err != nil {
 					return err
 				}
 			}
@@ -291,7 +291,7 @@ func (d Deps) digest(ctx context.Context, now time.Time) (string, error) {
 		}
 		sent = true
 		return d.Desk.QueueJobNotice(tx, now.UTC(), desk.JobNotice{Kind: "digest", To: d.Config.Operators[:1],
-			CcOperators: true, Text: report.OperatorText, Until: local})
+			CcOperators: true, Data: &desk.Digest{Day: local, Report: report.OperatorText}})
 	})
 	if err != nil {
 		return "", err

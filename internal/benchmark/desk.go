@@ -39,6 +39,9 @@ const (
 	stallAfter = 2 * time.Minute
 )
 
+// benchAuthservID is the authserv-id of the run's imagined MX.
+const benchAuthservID = "mx.madoguchi.example"
+
 // deskConfig is the desk's configuration for the run: the keys of
 // config.example.yaml, IMAP and SMTP on the loopback servers, limits
 // raised so that no sender cap holds anything back.
@@ -61,12 +64,13 @@ database:
   path: %s
 operators: [%s]
 operator_auth:
-  required: false
+  authserv_id: %s
 limits:
   replies_per_sender_per_hour: 100000
   hashes_per_sender_per_hour: 100000
+  unauthenticated_hashes_per_hour: 100000
   code_requests_per_sender_per_hour: 100000
-`, deskAddr, imapAddr, deskUser, deskPassword, smtpAddr, dbPath, operatorAddr)
+`, deskAddr, imapAddr, deskUser, deskPassword, smtpAddr, dbPath, operatorAddr, benchAuthservID)
 }
 
 // deskResult is what the run of the real desk measured.
@@ -161,8 +165,11 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 		holder := holderAddr(i)
 		c := codes[holder]
 		landed[holder] = time.Now()
+		// The holder's provider signs, and our MX says so: the reply takes
+		// the path a proved sender's takes, Authentication-Results read.
 		if err := imapSrv.Append(deskUser, "INBOX", samples.Mail{From: holder, To: deskAddr, Subject: "Re: " + c.subject,
-			InReplyTo: c.messageID, Body: samples.CodeReply(c.code, newPassword, newPassword)}.Build()); err != nil {
+			InReplyTo: c.messageID, Body: samples.CodeReply(c.code, newPassword, newPassword),
+			Headers: []string{samples.SenderAuthResults(benchAuthservID, holder)}}.Build()); err != nil {
 			stopDesk()
 			return nil, err
 		}

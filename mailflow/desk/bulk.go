@@ -91,8 +91,8 @@ func (d *Desk) bulkRegistration(in *inbound, job *bulkJob) (result, error) {
 		if in.lang == "en" {
 			reason = job.fileErr.Reason
 		}
-		if err := d.queue(in, notice{kind: "bulk_refused", to: []string{in.from}, ccOperators: true, data: noticeData{
-			Reason: reason, OriginalSubject: job.filename}}); err != nil {
+		if err := d.queue(in, notice{kind: "bulk_refused", to: []string{in.from}, ccOperators: true, data: &bulkRefused{
+			Filename: job.filename, Reason: reason}}); err != nil {
 			return result{}, err
 		}
 		return d.finish(in, outcomeAnswered, "bulk registration refused: "+job.fileErr.Reason)
@@ -119,7 +119,7 @@ func (d *Desk) bulkRegistration(in *inbound, job *bulkJob) (result, error) {
 	name := strings.TrimSuffix(job.filename, ".csv") + ".result.csv"
 	if err := d.queue(in, notice{kind: "bulk_result", to: []string{in.from}, ccOperators: true,
 		attachments: []store.NoticeAttachment{{Filename: name, ContentType: "text/csv; charset=utf-8", Data: bulk.ResultCSV(results, in.lang)}},
-		data:        noticeData{OriginalSubject: job.filename, RowsTotal: len(results), RowsCreated: created, RowsRefused: len(results) - created},
+		data:        &bulkResult{Filename: job.filename, RowsTotal: len(results), RowsCreated: created, RowsRefused: len(results) - created},
 	}); err != nil {
 		return result{}, err
 	}

@@ -169,10 +169,10 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 
 // blankForms answers with the forms the desk accepts by mail.
 func (d *Desk) blankForms(in *inbound, reason string) (result, error) {
-	err := d.queue(in, notice{kind: "blank_forms", to: []string{in.from}, data: noticeData{
-		Reason: reason,
-		Forms:  []string{forms.Blank(forms.KindNewID, in.lang)},
-		Kinds:  d.otherKinds(in.lang),
+	err := d.queue(in, notice{kind: "blank_forms", to: []string{in.from}, data: &blankForms{
+		Note:  reason,
+		Forms: []string{forms.Blank(forms.KindNewID, in.lang)},
+		Kinds: d.otherKinds(in.lang),
 	}})
 	if err != nil {
 		return result{}, err
@@ -182,7 +182,7 @@ func (d *Desk) blankForms(in *inbound, reason string) (result, error) {
 
 // blankForm answers a marker line alone with that request's form.
 func (d *Desk) blankForm(in *inbound, kind forms.Kind) (result, error) {
-	err := d.queue(in, notice{kind: "blank_forms", to: []string{in.from}, data: noticeData{
+	err := d.queue(in, notice{kind: "blank_forms", to: []string{in.from}, data: &blankForms{
 		Title: d.title(kind, in.lang),
 		Forms: []string{forms.Blank(kind, in.lang)},
 		Kinds: d.otherKinds(in.lang),
@@ -309,7 +309,7 @@ func (d *Desk) refuseWithHeaderOnly(in *inbound, why string, text map[string]str
 	if !hasJapanese(subject) && !hasJapanese(from.Name) && latinWords(subject) >= 2 {
 		in.lang = "en"
 	}
-	err = d.queue(in, notice{kind: "message_refused", to: []string{in.from}, data: noticeData{
+	err = d.queue(in, notice{kind: "message_refused", to: []string{in.from}, data: &messageRefused{
 		Reason: text[in.lang], OriginalSubject: subject,
 	}})
 	if err != nil {

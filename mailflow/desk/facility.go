@@ -66,8 +66,8 @@ func (d *Desk) facilityNew(in *inbound) (result, error) {
 	blank := forms.Blank(forms.KindFacilityApplication, in.lang)
 	blank = strings.Replace(blank, "仮申請番号: \n", "仮申請番号: "+token+"\n", 1)
 	blank = strings.Replace(blank, "Provisional number: \n", "Provisional number: "+token+"\n", 1)
-	if err := d.queue(in, notice{kind: "facility_url", to: []string{in.from}, sensitive: true, data: noticeData{
-		Code: token, ExpiresAt: expires, Form: blank,
+	if err := d.queue(in, notice{kind: "facility_url", to: []string{in.from}, sensitive: true, data: &facilityURL{
+		Form: blank, ExpiresAt: expires,
 	}}); err != nil {
 		return result{}, err
 	}
@@ -86,7 +86,7 @@ func (d *Desk) facilityReply(in *inbound) (result, error) {
 	in.secrets = secretValues(form)
 	if !strings.EqualFold(in.from, req.Applicant) {
 		// The filing address is the one of the provisional application.
-		if err := d.queue(in, notice{kind: "lifecycle_refused", to: []string{in.from}, data: noticeData{Title: d.title(forms.KindFacilityApplication, in.lang)}}); err != nil {
+		if err := d.queue(in, notice{kind: "lifecycle_refused", to: []string{in.from}, data: &lifecycleRefused{Title: d.title(forms.KindFacilityApplication, in.lang)}}); err != nil {
 			return result{}, err
 		}
 		return d.finish(in, outcomeAnswered, reasonFacility+": main application from another address")
@@ -120,7 +120,7 @@ func (d *Desk) facilityReply(in *inbound) (result, error) {
 			title = spec.TitleEN
 		}
 		blank := forms.Blank(forms.KindFacilityApplication, in.lang)
-		if err := d.queue(in, notice{kind: "request_invalid", to: []string{in.from}, data: noticeData{
+		if err := d.queue(in, notice{kind: "request_invalid", to: []string{in.from}, data: &formProblems{
 			Title: title, Problems: lines(forms.KindFacilityApplication, in.lang, problems), Form: blank}}); err != nil {
 			return result{}, err
 		}
@@ -137,8 +137,8 @@ func (d *Desk) facilityReply(in *inbound) (result, error) {
 	if err := d.move(in, policy.TokenConfirmed, in.from, "main application received: "+fields["facility"]); err != nil {
 		return result{}, err
 	}
-	if err := d.queue(in, notice{kind: "facility_received", to: []string{in.from}, ccOperators: true, data: noticeData{
-		Name: fields["facility"], Items: facilitySummary(fields)}}); err != nil {
+	if err := d.queue(in, notice{kind: "facility_received", to: []string{in.from}, ccOperators: true, data: &facilityReceived{
+		Summary: facilitySummary(fields)}}); err != nil {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, reasonFacility+": main application "+req.Reference)
@@ -265,12 +265,13 @@ func (d *Desk) approveFacility(in *inbound, actor string) error {
 	if err := d.move(in, policy.Approve, actor, "user ID "+u.UserID+" issued for "+u.Facility); err != nil {
 		return err
 	}
-	if err := d.queue(in, notice{kind: "facility_approved", to: []string{req.Applicant}, ccOperators: true, data: noticeData{
-		ID: u.UserID, NewID: u.VPNID, Name: u.Facility, Reason: d.cfg.Facility.PasswordChangeURL}}); err != nil {
+	if err := d.queue(in, notice{kind: "facility_approved", to: []string{req.Applicant}, ccOperators: true, data: &facilityApproved{
+		UserID: u.UserID, VPNID: u.VPNID, Facility: u.Facility, PasswordChangeURL: d.cfg.Facility.PasswordChangeURL}}); err != nil {
 		return err
 	}
 	return d.queue(in, notice{kind: "facility_initial_password", to: []string{in.from}, sensitive: true, lang: d.cfg.Desk.Language,
-		data: noticeData{ID: u.UserID, Code: initial, Name: u.Facility + " " + f["applicant_name"], Reason: f["phone"] + " 内線 " + f["extension"]}})
+		data: &facilityInitialPassword{UserID: u.UserID, InitialPassword: initial, Facility: u.Facility, Applicant: f["applicant_name"],
+			Phone: f["phone"], Extension: f["extension"]}})
 }
 
 // facilityServiceApplication takes the filing manager's application for
@@ -303,7 +304,7 @@ func (d *Desk) facilityServiceApplication(in *inbound, form forms.Form) (result,
 		return result{}, err
 	}
 	if err := d.queue(in, notice{kind: "facility_service_received", to: []string{in.from}, ccOperators: true,
-		data: noticeData{ID: uid, Name: u.Facility}}); err != nil {
+		data: &facilityService{UserID: uid, Facility: u.Facility}}); err != nil {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, reasonFacility+": service application "+req.Reference)
@@ -328,7 +329,7 @@ func (d *Desk) facilityServiceDecision(in *inbound, actor string, event policy.E
 		kind = "facility_service_cancelled"
 	}
 	return d.queue(in, notice{kind: kind, to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
-		data: noticeData{ID: u.UserID, Name: u.Facility}})
+		data: &facilityService{UserID: u.UserID, Facility: u.Facility}})
 }
 
 // facilityPasswordChange replaces the initial password: the facility
@@ -383,7 +384,7 @@ func (d *Desk) facilityPasswordChange(in *inbound, form forms.Form) (result, err
 	if err := in.tx.Audit(in.now, in.from, 0, "facility_password_changed", u.UserID); err != nil {
 		return result{}, err
 	}
-	if err := d.queue(in, notice{kind: "facility_password_changed", to: []string{in.from}, data: noticeData{ID: u.UserID}}); err != nil {
+	if err := d.queue(in, notice{kind: "facility_password_changed", to: []string{in.from}, data: &facilityPasswordChanged{UserID: u.UserID}}); err != nil {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, reasonFacility+": initial password changed for "+u.UserID)

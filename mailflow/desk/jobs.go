@@ -17,9 +17,8 @@ type JobNotice struct {
 	To          []string
 	CcOperators bool
 	Lang        string // default: the request's, else the desk's
-	ID          string
-	Until       time.Time
-	Text        string
+	// Data is what the notice shows; the desk adds the rest.
+	Data JobData
 	// AttachForm attaches the request's printable form again.
 	AttachForm bool
 }
@@ -31,18 +30,18 @@ func (d *Desk) QueueJobNotice(tx *store.Tx, now time.Time, n JobNotice) error {
 	if in.lang == "" {
 		in.lang = d.cfg.Desk.Language
 	}
-	out := notice{kind: n.Kind, to: n.To, ccOperators: n.CcOperators, data: noticeData{ID: n.ID, ActiveTo: n.Until, Reason: n.Text}}
+	out := notice{kind: n.Kind, to: n.To, ccOperators: n.CcOperators, data: n.Data}
 	if r := n.Request; r != nil {
 		in.request, in.requestID = r, r.ID
 		if n.Lang == "" {
 			in.lang = r.Lang
 		}
-		out.data.Name = r.Fields["family_name"] + " " + r.Fields["given_name"]
-		out.data.Title = d.title(forms.Kind(r.Kind), in.lang)
-		out.data.StateText = stateText(in.lang, r.State)
-		if staff := d.institutionStaff(r.Fields["institution"]); staff != nil {
-			out.data.Staff = staff
+		staff := d.institutionStaff(r.Fields["institution"])
+		if staff != nil {
 			out.extraCc = []string{staff.Staff}
+		}
+		if reminder, ok := n.Data.(*FormReminder); ok {
+			reminder.Title, reminder.Staff = d.title(forms.Kind(r.Kind), in.lang), staff
 		}
 		if n.AttachForm {
 			out.attachments = []store.NoticeAttachment{d.printableForm(r)}

@@ -59,7 +59,7 @@ func (d *Desk) holderAccount(in *inbound, login string) (*store.Account, bool, e
 // notFromHolder answers a lifecycle request that did not come from the
 // ID's registered address (or named no such ID).
 func (d *Desk) notFromHolder(in *inbound, kind forms.Kind, reason string) (result, error) {
-	if err := d.queue(in, notice{kind: "lifecycle_refused", to: []string{in.from}, data: noticeData{Title: d.title(kind, in.lang)}}); err != nil {
+	if err := d.queue(in, notice{kind: "lifecycle_refused", to: []string{in.from}, data: &lifecycleRefused{Title: d.title(kind, in.lang)}}); err != nil {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, reason+": not from the ID's registered address")
@@ -75,7 +75,7 @@ func (d *Desk) title(kind forms.Kind, lang string) string {
 
 // sendConfirmCode opens a request that waits for an access code sent to
 // the account's registered addresses.
-func (d *Desk) sendConfirmCode(in *inbound, acct *store.Account, req *store.Request, purpose, reason string, data noticeData) (result, error) {
+func (d *Desk) sendConfirmCode(in *inbound, acct *store.Account, req *store.Request, purpose, reason string, data *confirmCode) (result, error) {
 	over, sent, err := d.spend(in, counterCodeRequests, d.cfg.Limits.CodeRequestsPerSenderPerHour)
 	if err != nil {
 		return result{}, err
@@ -99,7 +99,7 @@ func (d *Desk) sendConfirmCode(in *inbound, acct *store.Account, req *store.Requ
 		return result{}, err
 	}
 	d.emit("state", req.Reference, "new request %s: %s of %s -> %s", req.Reference, req.Kind, acct.Login, req.State)
-	data.Code, data.ExpiresAt, data.ID = code, c.ExpiresAt, acct.Login
+	data.ID, data.accessCode = acct.Login, d.accessCode(code, c.ExpiresAt)
 	data.Title = d.title(forms.Kind(req.Kind), in.lang)
 	if err := d.queue(in, notice{kind: "confirm_code", to: d.registeredAddresses(acct), sensitive: true, data: data}); err != nil {
 		return result{}, err
@@ -137,8 +137,8 @@ func (d *Desk) rename(in *inbound, form forms.Form) (result, error) {
 		return result{}, err
 	}
 	if next := lc.RenamedAt.Add(renameInterval); !lc.RenamedAt.IsZero() && in.now.Before(next) {
-		if err := d.queue(in, notice{kind: "rename_too_soon", to: []string{in.from}, data: noticeData{
-			ID: acct.Login, ActiveFrom: lc.RenamedAt, ActiveTo: next,
+		if err := d.queue(in, notice{kind: "rename_too_soon", to: []string{in.from}, data: &renameTooSoon{
+			ID: acct.Login, RenamedAt: lc.RenamedAt, NextRename: next,
 		}}); err != nil {
 			return result{}, err
 		}
@@ -154,7 +154,7 @@ func (d *Desk) rename(in *inbound, form forms.Form) (result, error) {
 		fwd = "no"
 	}
 	req := &store.Request{Kind: KindRename, DesiredID: newID, Fields: map[string]string{"id": login, "new_id": newID, "forwarding": fwd}}
-	return d.sendConfirmCode(in, acct, req, KindRename, reasonRename, noticeData{
+	return d.sendConfirmCode(in, acct, req, KindRename, reasonRename, &confirmCode{
 		NewID: newID, Forwarding: forward, Warnings: lines(forms.KindRename, in.lang, warningsOf(problems)),
 	})
 }
@@ -189,7 +189,7 @@ func (d *Desk) completeRename(in *inbound, acct *store.Account) error {
 		if err := d.move(in, policy.Conflict, "desk", "new ID taken meanwhile"); err != nil {
 			return err
 		}
-		return d.queue(in, notice{kind: "request_invalid", to: []string{in.from}, data: noticeData{
+		return d.queue(in, notice{kind: "request_invalid", to: []string{in.from}, data: &formProblems{
 			Title: d.title(forms.KindRename, in.lang), Problems: lines(forms.KindRename, in.lang, []rules.Problem{newIDTaken(newID)}),
 			Form: forms.Blank(forms.KindRename, in.lang),
 		}})
@@ -197,14 +197,14 @@ func (d *Desk) completeRename(in *inbound, acct *store.Account) error {
 	if err := in.tx.RenameAccount(acct.ID, newID, in.now); err != nil {
 		return err
 	}
-	data := noticeData{ID: oldID, NewID: newID}
+	data := &renameDone{OldID: oldID, NewID: newID}
 	if req.Fields["forwarding"] != "no" {
 		fw := &store.Forwarding{AccountID: acct.ID, RequestID: req.ID, OldLogin: oldID, NewLogin: newID,
 			StartsAt: in.now, EndsAt: in.now.Add(d.cfg.Forwarding.Duration)}
 		if err := in.tx.AddForwarding(fw); err != nil {
 			return err
 		}
-		data.Forwarding, data.ActiveTo = true, fw.EndsAt
+		data.Forwarding, data.ForwardingUntil = true, fw.EndsAt
 	}
 	in.forwardingChanged = true
 	if err := d.move(in, policy.CodeConfirmed, in.from, "renamed "+oldID+" -> "+newID); err != nil {
@@ -239,7 +239,7 @@ func (d *Desk) deletion(in *inbound, form forms.Form) (result, error) {
 		}
 		d.emit("state", req.Reference, "new request %s: deletion of %s by a third party -> %s", req.Reference, login, req.State)
 		if err := d.queue(in, notice{kind: "deletion_received", to: []string{in.from}, ccOperators: true,
-			attachments: []store.NoticeAttachment{d.printableForm(req)}, data: noticeData{ID: login}}); err != nil {
+			attachments: []store.NoticeAttachment{d.printableForm(req)}, data: &aboutID{ID: login}}); err != nil {
 			return result{}, err
 		}
 		return d.finish(in, outcomeAnswered, reasonDeletion+": third-party request "+req.Reference)
@@ -252,7 +252,7 @@ func (d *Desk) deletion(in *inbound, form forms.Form) (result, error) {
 		return d.notFromHolder(in, forms.KindDeletion, reasonDeletion)
 	}
 	req := &store.Request{Kind: KindDeletion, Fields: fields}
-	return d.sendConfirmCode(in, acct, req, KindDeletion, reasonDeletion, noticeData{Spam: spam})
+	return d.sendConfirmCode(in, acct, req, KindDeletion, reasonDeletion, &confirmCode{Spam: spam})
 }
 
 // completeDeletion closes the account; its ID is never issued again.
@@ -282,7 +282,7 @@ func (d *Desk) completeDeletion(in *inbound, acct *store.Account, actor string) 
 		to = append([]string{in.request.Applicant}, to...)
 	}
 	return d.queue(in, notice{kind: "deletion_done", to: to, lang: in.request.Lang, ccOperators: event == policy.Approve,
-		data: noticeData{ID: acct.Login}})
+		data: &aboutID{ID: acct.Login}})
 }
 
 // affiliation updates the account's institution, department and address;
@@ -322,7 +322,7 @@ func (d *Desk) affiliation(in *inbound, form forms.Form) (result, error) {
 	if email != "" && !strings.EqualFold(email, acct.Email) {
 		items = append(items, email)
 	}
-	return d.sendConfirmCode(in, acct, req, KindAffiliation, reasonAffiliation, noticeData{Items: items})
+	return d.sendConfirmCode(in, acct, req, KindAffiliation, reasonAffiliation, &confirmCode{Changes: items})
 }
 
 // completeAffiliation carries out an affiliation change whose code came
@@ -347,8 +347,8 @@ func (d *Desk) completeAffiliation(in *inbound, acct *store.Account) error {
 	if err != nil {
 		return err
 	}
-	return d.queue(in, notice{kind: "address_confirm_code", to: []string{f["email"]}, sensitive: true, lang: req.Lang, data: noticeData{
-		ID: acct.Login, Code: code, ExpiresAt: c.ExpiresAt, Title: d.title(forms.KindAffiliation, req.Lang),
+	return d.queue(in, notice{kind: "address_confirm_code", to: []string{f["email"]}, sensitive: true, lang: req.Lang, data: &addressConfirmCode{
+		ID: acct.Login, Title: d.title(forms.KindAffiliation, req.Lang), accessCode: d.accessCode(code, c.ExpiresAt),
 	}})
 }
 
@@ -375,14 +375,13 @@ func (d *Desk) confirmNewAddress(in *inbound, acct *store.Account) error {
 
 func (d *Desk) affiliationDone(in *inbound, acct *store.Account, to []string) error {
 	f := in.request.Fields
-	n := notice{kind: "affiliation_done", to: to, ccOperators: true, lang: in.request.Lang, data: noticeData{
-		ID: acct.Login, Name: f["institution"] + " " + f["department"],
-	}}
+	data := &affiliationDone{ID: acct.Login, Affiliation: f["institution"] + " " + f["department"]}
+	n := notice{kind: "affiliation_done", to: to, ccOperators: true, lang: in.request.Lang, data: data}
 	if !acct.EmailChangedAt.IsZero() && acct.EmailChangedAt.Equal(in.now) {
-		n.data.NewID, n.data.ActiveTo = acct.Email, in.now.Add(previousAddressGrace)
+		data.NewAddress, data.PreviousAddressUntil = acct.Email, in.now.Add(previousAddressGrace)
 	}
 	if staff := d.institutionStaff(f["institution"]); staff != nil {
-		n.data.Staff, n.extraCc = staff, []string{staff.Staff}
+		data.Staff, n.extraCc = staff, []string{staff.Staff}
 	}
 	return d.queue(in, n)
 }
@@ -411,7 +410,7 @@ func (d *Desk) merge(in *inbound, form forms.Form) (result, error) {
 	}
 	req := &store.Request{Kind: KindMerge, AccountID: acct.ID,
 		Fields: map[string]string{"id": login, "other_ids": strings.Join(others, ",")}}
-	return d.reviewReceived(in, req, reasonMerge, noticeData{ID: login, Items: others})
+	return d.reviewReceived(in, req, reasonMerge, &review{ID: login, MergedIDs: others})
 }
 
 // handover asks staff to give a non-personal ID to its new holder.
@@ -440,11 +439,11 @@ func (d *Desk) handover(in *inbound, form forms.Form) (result, error) {
 	if a, err := in.tx.AccountByLogin(login); err == nil && a.Status == store.AccountActive {
 		req.AccountID = a.ID
 	}
-	return d.reviewReceived(in, req, reasonHandover, noticeData{ID: login, Name: req.Fields["new_holder"]})
+	return d.reviewReceived(in, req, reasonHandover, &review{ID: login, NewHolder: req.Fields["new_holder"]})
 }
 
 // reviewReceived opens an operator-reviewed request and says so.
-func (d *Desk) reviewReceived(in *inbound, req *store.Request, reason string, data noticeData) (result, error) {
+func (d *Desk) reviewReceived(in *inbound, req *store.Request, reason string, data *review) (result, error) {
 	if _, err := d.openRequest(in, req); err != nil {
 		return result{}, err
 	}
@@ -486,7 +485,7 @@ func (d *Desk) approveMerge(in *inbound, actor string) error {
 		return err
 	}
 	return d.queue(in, notice{kind: "review_approved", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
-		data: noticeData{ID: keep.Login, Items: merged, Title: d.title(forms.KindMerge, req.Lang)}})
+		data: &review{ID: keep.Login, MergedIDs: merged, Title: d.title(forms.KindMerge, req.Lang)}})
 }
 
 // approveHandover records the new holder of a non-personal ID.
@@ -515,7 +514,7 @@ func (d *Desk) approveHandover(in *inbound, actor string) error {
 		to = append(to, email)
 	}
 	return d.queue(in, notice{kind: "review_approved", to: to, lang: req.Lang, ccOperators: true,
-		data: noticeData{ID: acct.Login, Name: req.Fields["new_holder"], Title: d.title(forms.KindHandover, req.Lang)}})
+		data: &review{ID: acct.Login, NewHolder: req.Fields["new_holder"], Title: d.title(forms.KindHandover, req.Lang)}})
 }
 
 func parseYesNo(field, v string, def bool) (bool, []rules.Problem) {

@@ -32,7 +32,7 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 		return result{}, err
 	}
 	if len(problems) > 0 {
-		err := d.queue(in, notice{kind: "new_id_invalid", to: []string{in.from}, data: noticeData{
+		err := d.queue(in, notice{kind: "new_id_invalid", to: []string{in.from}, data: &formProblems{
 			Problems: lines(forms.KindNewID, in.lang, problems),
 			Warnings: lines(forms.KindNewID, in.lang, warnings),
 			Form:     forms.Blank(forms.KindNewID, in.lang),
@@ -79,11 +79,11 @@ func (d *Desk) newID(in *inbound, form forms.Form) (result, error) {
 	}
 
 	staff := d.institutionStaff(app.fields["institution"])
-	n := notice{kind: "new_id_received", to: []string{in.from}, ccOperators: true, attachments: []store.NoticeAttachment{d.printableForm(req)}, data: noticeData{
-		Name:     app.fields["family_name"] + " " + app.fields["given_name"],
-		ID:       app.desiredID,
-		Warnings: lines(forms.KindNewID, in.lang, warnings),
-		Staff:    staff,
+	n := notice{kind: "new_id_received", to: []string{in.from}, ccOperators: true, attachments: []store.NoticeAttachment{d.printableForm(req)}, data: &newIDReceived{
+		Name:      app.fields["family_name"] + " " + app.fields["given_name"],
+		DesiredID: app.desiredID,
+		Warnings:  lines(forms.KindNewID, in.lang, warnings),
+		Staff:     staff,
 	}}
 	if staff != nil {
 		n.extraCc = []string{staff.Staff}
@@ -150,7 +150,7 @@ func (d *Desk) identityMatch(in *inbound, identityKey string) (identityMatch, er
 			m.account = a
 			if containsFold(d.registeredAddresses(a), in.from) {
 				m.toldSender, m.why = true, "applicant already holds a personal ID"
-				m.notice = notice{kind: "new_id_existing_account", to: []string{in.from}, ccOperators: true, data: noticeData{ID: a.Login}}
+				m.notice = notice{kind: "new_id_existing_account", to: []string{in.from}, ccOperators: true, data: &aboutID{ID: a.Login}}
 			}
 			return m, nil
 		}
@@ -165,7 +165,7 @@ func (d *Desk) identityMatch(in *inbound, identityKey string) (identityMatch, er
 	m.pending = pending
 	if strings.EqualFold(pending.Applicant, in.from) {
 		m.toldSender, m.why = true, "application already pending as "+pending.Reference
-		m.notice = notice{kind: "new_id_already_pending", to: []string{in.from}, data: noticeData{Ref: pending.Reference}}
+		m.notice = notice{kind: "new_id_already_pending", to: []string{in.from}, data: &plain{common{Ref: pending.Reference}}}
 	}
 	return m, nil
 }
@@ -177,13 +177,14 @@ func (d *Desk) tellMatch(in *inbound, m identityMatch) error {
 	if m.account == nil && m.pending == nil {
 		return nil
 	}
-	data := noticeData{ID: in.request.DesiredID}
+	data := &operatorIdentityMatch{DesiredID: in.request.DesiredID}
+	found := ""
 	if m.account != nil {
-		data.Name, data.Reason = m.account.Login, "account"
+		data.HolderID, found = m.account.Login, "account "+m.account.Login
 	} else {
-		data.Name, data.Reason = m.pending.Reference, "pending"
+		data.PendingRef, found = m.pending.Reference, "pending "+m.pending.Reference
 	}
-	if err := in.tx.Audit(in.now, "desk", in.request.ID, "identity_match", data.Reason+" "+data.Name); err != nil {
+	if err := in.tx.Audit(in.now, "desk", in.request.ID, "identity_match", found); err != nil {
 		return err
 	}
 	if err := d.queue(in, notice{kind: "operator_identity_match", to: d.cfg.Operators, lang: d.cfg.Desk.Language, data: data}); err != nil {
@@ -193,5 +194,5 @@ func (d *Desk) tellMatch(in *inbound, m identityMatch) error {
 		return nil
 	}
 	return d.queue(in, notice{kind: "new_id_existing_account", to: d.registeredAddresses(m.account), lang: in.lang,
-		data: noticeData{ID: m.account.Login}})
+		data: &aboutID{ID: m.account.Login}})
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
@@ -49,51 +48,6 @@ func (in *inbound) ref() string {
 	return ""
 }
 
-// noticeData is what every template may use.
-type noticeData struct {
-	Desk      config.Desk
-	Greeting  string
-	Ref       string
-	Name      string
-	ID        string
-	Reason    string
-	StateText string
-	Quoted    string
-	Form      string
-	Forms     []string
-	Kinds     []string
-	Problems  []problemLine
-	Warnings  []problemLine
-	Staff     *config.Institution
-	Documents []documentLine
-	Refused   []refusedLine
-	ViaFax    bool
-
-	MaxAttachment        string
-	ActiveFrom, ActiveTo time.Time
-	// Access codes and self-service requests.
-	Code      string
-	ExpiresAt time.Time
-	TriesLeft int
-	Status    string
-	Title     string
-	Scope     string
-	// Lifecycle requests.
-	NewID      string
-	Forwarding bool
-	Spam       bool
-	Items      []string
-	Requests   []statusLine
-	// Bulk registration.
-	RowsTotal, RowsCreated, RowsRefused int
-	Command, Operator                   string
-	OriginalSubject                     string
-	// Commands are the operator commands valid in the request's state.
-	Commands []string
-	// From the configuration, never written into a template.
-	MaxTries, ValidMinutes int
-}
-
 type problemLine struct{ Label, Text string }
 
 type documentLine struct{ Filename, Type, Size string }
@@ -109,7 +63,7 @@ type notice struct {
 	ccOperators bool
 	extraCc     []string
 	lang        string
-	data        noticeData
+	data        noticeData // nil for a notice that shows nothing but common
 	attachments []store.NoticeAttachment
 	// sensitive notices carry an access code: never CC'd, never logged
 	// with their body, and their text is dropped once sent.
@@ -126,23 +80,22 @@ var urgentNotices = map[string]bool{
 // transaction. The per-sender reply cap applies to applicants, not to
 // operators.
 func (d *Desk) queue(in *inbound, n notice) error {
-	n.data.Desk = d.cfg.Desk
-	n.data.MaxTries, n.data.ValidMinutes = d.cfg.AccessCodes.MaxTries, int(d.cfg.AccessCodes.ValidFor/time.Minute)
-	if in.request != nil && n.data.Ref == "" {
-		n.data.Ref = in.request.Reference
+	if n.data == nil {
+		n.data = &plain{}
+	}
+	c := n.data.shared()
+	if in.request != nil && c.Ref == "" {
+		c.Ref = in.request.Reference
 	}
 	if n.lang == "" {
 		n.lang = in.lang
 	}
-	if n.data.Greeting == "" {
-		n.data.Greeting = greeting(n.lang, n, in)
+	if c.Greeting == "" {
+		c.Greeting = greeting(n.lang, n, in)
 	}
-	subject, body, err := d.tmpl.Render(n.kind, n.lang, n.data)
+	subject, body, err := d.render(&n)
 	if err != nil {
 		return err
-	}
-	if n.data.Ref != "" {
-		subject = "[" + n.data.Ref + "] " + subject
 	}
 	var cc []string
 	if n.ccOperators && !n.sensitive {
@@ -151,7 +104,7 @@ func (d *Desk) queue(in *inbound, n notice) error {
 	cc = append(cc, n.extraCc...)
 	cc = withoutAddresses(cc, n.to)
 	out := store.Notice{
-		MessageID:   d.newMessageID(n.data.Ref),
+		MessageID:   d.newMessageID(c.Ref),
 		Date:        in.now,
 		From:        d.fromHeader(),
 		To:          n.to,
@@ -186,12 +139,27 @@ func (d *Desk) queue(in *inbound, n notice) error {
 		return err
 	}
 	if q.Suppressed {
-		d.emit("notice", n.data.Ref, "NOT sent (%s): %s", q.Reason, subject)
+		d.emit("notice", c.Ref, "NOT sent (%s): %s", q.Reason, subject)
 		return in.tx.Audit(in.now, "desk", in.requestID, "notice_suppressed", n.kind+" to "+n.to[0]+": "+q.Reason)
 	}
 	in.queued++
-	d.emit("notice", n.data.Ref, "notice %s to %s%s: %s", n.kind, strings.Join(n.to, ", "), ccText(cc), subject)
+	d.emit("notice", c.Ref, "notice %s to %s%s: %s", n.kind, strings.Join(n.to, ", "), ccText(cc), subject)
 	return nil
+}
+
+// render adds what every notice shows from the configuration and renders
+// n; the subject carries the reference tag that threads replies.
+func (d *Desk) render(n *notice) (subject, body string, err error) {
+	c := n.data.shared()
+	c.Desk = d.cfg.Desk
+	subject, body, err = d.tmpl.Render(n.kind, n.lang, n.data)
+	if err != nil {
+		return "", "", err
+	}
+	if c.Ref != "" {
+		subject = "[" + c.Ref + "] " + subject
+	}
+	return subject, body, nil
 }
 
 func ccText(cc []string) string {

@@ -156,7 +156,7 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 				kind = "facility_rejected"
 			}
 			err = d.queue(in, notice{kind: kind, to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
-				data: noticeData{Reason: c.text}})
+				data: &rejection{Reason: c.text}})
 		}
 	case c.verb == "need-documents":
 		if req.State != store.StateAwaitingDocuments {
@@ -166,7 +166,7 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 		}
 		if err == nil {
 			err = d.queue(in, notice{kind: "need_documents", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
-				data: noticeData{Reason: c.text}})
+				data: &needDocuments{Needed: c.text}})
 		}
 	case c.verb == "documents-received":
 		if req.State != store.StateAwaitingDocuments {
@@ -175,7 +175,7 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 		}
 		if err = d.move(in, policy.DocumentsReceived, actor, "signed form received by FAX"); err == nil {
 			err = d.queue(in, notice{kind: "documents_received", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true,
-				data: noticeData{ViaFax: true}})
+				data: &documentsReceived{ViaFax: true}})
 		}
 	}
 	var notAllowed *policy.ErrNotAllowed
@@ -253,8 +253,8 @@ func (d *Desk) approve(in *inbound, actor, text string) error {
 	if err := d.clearSecret(in); err != nil {
 		return err
 	}
-	return d.queue(in, notice{kind: "approved", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true, data: noticeData{
-		ID: acct.Login, ActiveFrom: in.now.Add(7 * 24 * time.Hour), ActiveTo: in.now.Add(10 * 24 * time.Hour),
+	return d.queue(in, notice{kind: "approved", to: []string{req.Applicant}, lang: req.Lang, ccOperators: true, data: &approved{
+		ID: acct.Login, PasswordActiveFrom: in.now.Add(7 * 24 * time.Hour), PasswordActiveBy: in.now.Add(10 * 24 * time.Hour),
 	}})
 }
 
@@ -262,9 +262,9 @@ func (d *Desk) approve(in *inbound, actor, text string) error {
 // holds it now, or nobody needs it.
 func (d *Desk) clearSecret(in *inbound) error { return in.tx.ClearRequestSecret(in.request) }
 
-func (d *Desk) operatorResult(in *inbound, cmd, reason string) error {
-	return d.queue(in, notice{kind: "operator_result", to: []string{in.from}, ccOperators: true, data: noticeData{
-		Command: cmd, Operator: in.from, Reason: reason, StateText: stateText(in.lang, in.request.State),
+func (d *Desk) operatorResult(in *inbound, cmd, result string) error {
+	return d.queue(in, notice{kind: "operator_result", to: []string{in.from}, ccOperators: true, data: &operatorResult{
+		Command: cmd, Result: result, State: stateText(in.lang, in.request.State),
 		Commands: d.commandLines(in.lang, in.request),
 	}})
 }
@@ -316,8 +316,8 @@ func (d *Desk) operatorNotObeyed(in *inbound, why string) (result, error) {
 		return result{}, err
 	}
 	_, first := parseCommands(in.msg.Text)
-	if err := d.queue(in, notice{kind: "operator_not_obeyed", to: []string{in.from}, lang: d.cfg.Desk.Language, data: noticeData{
-		Command: first, Reason: why, OriginalSubject: in.msg.Subject, Name: d.cfg.OperatorAuth.AuthservID,
+	if err := d.queue(in, notice{kind: "operator_not_obeyed", to: []string{in.from}, lang: d.cfg.Desk.Language, data: &operatorNotObeyed{
+		FirstLine: first, Reason: why, OriginalSubject: in.msg.Subject, AuthservID: d.cfg.OperatorAuth.AuthservID,
 	}}); err != nil {
 		return result{}, err
 	}

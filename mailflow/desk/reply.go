@@ -82,29 +82,29 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 			return result{}, err
 		}
 		if err := d.queue(in, notice{kind: "documents_received", to: []string{req.Applicant}, ccOperators: true,
-			data: noticeData{Documents: accepted}}); err != nil {
+			data: &documentsReceived{Documents: accepted}}); err != nil {
 			return result{}, err
 		}
 	}
 	if len(refused) > 0 && mayAdd {
-		if err := d.queue(in, notice{kind: "document_refused", to: []string{in.from}, ccOperators: true, data: noticeData{
+		if err := d.queue(in, notice{kind: "document_refused", to: []string{in.from}, ccOperators: true, data: &documentRefused{
 			Refused: refused, MaxAttachment: humanSize(d.cfg.Limits.MaxAttachmentBytes),
 		}}); err != nil {
 			return result{}, err
 		}
 	}
 	if len(accepted) == 0 && len(refused) == 0 || !req.Open() && len(accepted) > 0 {
-		data := noticeData{Quoted: unquoted(in.msg.Text)}
+		data := &replyReceived{Quoted: unquoted(in.msg.Text)}
 		if fromApplicant {
-			data.StateText = stateText(in.lang, req.State)
+			data.State = stateText(in.lang, req.State)
 		} else if len(in.msg.Attachments) > 0 && !mayAdd {
-			data.StateText = "-"
+			data.State = "-"
 			data.Greeting = greetingFor(in.lang, "")
-			data.Reason = map[string]string{"ja": "添付ファイルは、申請者ご本人のアドレスから送られたものだけを受け付けます。このメールの添付ファイルは保存していません。",
+			data.Note = map[string]string{"ja": "添付ファイルは、申請者ご本人のアドレスから送られたものだけを受け付けます。このメールの添付ファイルは保存していません。",
 				"en": "Attachments are accepted only from the applicant's own address; the ones in this mail were not kept."}[in.lang]
 		} else {
 			// Someone else on the thread learns nothing about the request.
-			data.StateText = "-"
+			data.State = "-"
 			data.Greeting = greetingFor(in.lang, "")
 		}
 		if err := d.queue(in, notice{kind: "reply_received", to: []string{in.from}, ccOperators: true, data: data}); err != nil {

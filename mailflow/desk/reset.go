@@ -83,7 +83,7 @@ func (d *Desk) passwordReset(in *inbound, form forms.Form) (result, error) {
 		if err := in.tx.Audit(in.now, "desk", 0, "reset_refused", in.from+": "+why); err != nil {
 			return result{}, err
 		}
-		if err := d.queue(in, notice{kind: "reset_failed", to: []string{in.from}, data: noticeData{
+		if err := d.queue(in, notice{kind: "reset_failed", to: []string{in.from}, data: &resetFailed{
 			Form: forms.Blank(forms.KindOperatorReset, in.lang),
 		}}); err != nil {
 			return result{}, err
@@ -110,8 +110,8 @@ func (d *Desk) passwordReset(in *inbound, form forms.Form) (result, error) {
 	}
 	d.emit("state", req.Reference, "new request %s: password reset for %s -> %s", req.Reference, acct.Login, req.State)
 	to := d.registeredAddresses(acct)
-	if err := d.queue(in, notice{kind: "reset_code", to: to, sensitive: true, data: noticeData{
-		ID: acct.Login, Code: code, ExpiresAt: c.ExpiresAt, Form: forms.Blank(forms.KindAccessCode, in.lang),
+	if err := d.queue(in, notice{kind: "reset_code", to: to, sensitive: true, data: &resetCode{
+		ID: acct.Login, accessCode: d.accessCode(code, c.ExpiresAt), Form: forms.Blank(forms.KindAccessCode, in.lang),
 	}}); err != nil {
 		return result{}, err
 	}
@@ -276,8 +276,8 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 	}
 	if len(problems) > 0 {
 		// The code stays usable until it expires: only the password was wrong.
-		if err := d.queue(in, notice{kind: "reset_password_invalid", to: []string{in.from}, data: noticeData{
-			ID: acct.Login, Problems: lines(forms.KindAccessCode, in.lang, problems), ExpiresAt: c.ExpiresAt,
+		if err := d.queue(in, notice{kind: "reset_password_invalid", to: []string{in.from}, data: &resetPasswordInvalid{
+			Problems: lines(forms.KindAccessCode, in.lang, problems), ExpiresAt: c.ExpiresAt,
 			Form: forms.Blank(forms.KindAccessCode, in.lang),
 		}}); err != nil {
 			return result{}, err
@@ -301,8 +301,8 @@ func (d *Desk) codeReply(in *inbound) (result, error) {
 	if err := d.move(in, policy.CodeConfirmed, in.from, "general password of "+acct.Login+" reset by access code"); err != nil {
 		return result{}, err
 	}
-	if err := d.queue(in, notice{kind: "reset_done", to: d.registeredAddresses(acct), data: noticeData{
-		ID: acct.Login, ActiveFrom: activeAt,
+	if err := d.queue(in, notice{kind: "reset_done", to: d.registeredAddresses(acct), data: &resetDone{
+		ID: acct.Login, PasswordActiveAt: activeAt,
 	}}); err != nil {
 		return result{}, err
 	}
@@ -342,7 +342,7 @@ func (d *Desk) codeRefused(in *inbound, status string, c *store.AccessCode, left
 	if in.request != nil {
 		kind = forms.Kind(in.request.Kind)
 	}
-	data := noticeData{Status: status, TriesLeft: left, Form: forms.Blank(kind, in.lang), Title: d.title(kind, in.lang)}
+	data := &codeRefused{Status: status, TriesLeft: left, Form: forms.Blank(kind, in.lang), Title: d.title(kind, in.lang)}
 	if c != nil && c.State == store.CodeActive {
 		data.ExpiresAt = c.ExpiresAt
 	}
@@ -367,7 +367,7 @@ func (d *Desk) formRefused(in *inbound, kind forms.Kind, problems []rules.Proble
 			refusals = append(refusals, p)
 		}
 	}
-	if err := d.queue(in, notice{kind: "request_invalid", to: []string{in.from}, data: noticeData{
+	if err := d.queue(in, notice{kind: "request_invalid", to: []string{in.from}, data: &formProblems{
 		Title: title, Problems: lines(kind, in.lang, refusals), Warnings: lines(kind, in.lang, warnings),
 		Form: forms.Blank(kind, in.lang),
 	}}); err != nil {

@@ -136,7 +136,7 @@ func (d *Desk) reviewedReset(in *inbound, form forms.Form, kind forms.Kind, reas
 	if kind == forms.KindIndiceReset && r.scope == scopeIndice && len(r.matches) == 1 && r.matches[0].IndicePasswordHash == "" {
 		// Seed 003: an ID without an INDICE password is told where INDICE
 		// and NCD access come from instead.
-		if err := d.queue(in, notice{kind: "indice_not_issued", to: []string{in.from}, data: noticeData{ID: r.matches[0].Login}}); err != nil {
+		if err := d.queue(in, notice{kind: "indice_not_issued", to: []string{in.from}, data: &aboutID{ID: r.matches[0].Login}}); err != nil {
 			return result{}, err
 		}
 		return d.finish(in, outcomeAnswered, reason+": no INDICE password issued for "+r.matches[0].Login)
@@ -147,7 +147,7 @@ func (d *Desk) reviewedReset(in *inbound, form forms.Form, kind forms.Kind, reas
 		if in.lang == "en" {
 			title = spec.TitleEN
 		}
-		if err := d.queue(in, notice{kind: "already_pending", to: []string{in.from}, data: noticeData{Ref: pending.Reference, Title: title}}); err != nil {
+		if err := d.queue(in, notice{kind: "already_pending", to: []string{in.from}, data: &alreadyPending{common: common{Ref: pending.Reference}, Title: title}}); err != nil {
 			return result{}, err
 		}
 		return d.finish(in, outcomeAnswered, reason+": already pending as "+pending.Reference)
@@ -180,7 +180,7 @@ func (d *Desk) reviewedReset(in *inbound, form forms.Form, kind forms.Kind, reas
 	}
 	d.emit("state", req.Reference, "new request %s: %s for %s -> %s (%s)", req.Reference, kind, in.from, req.State, found)
 	if err := d.queue(in, notice{kind: string(kind) + "_received", to: []string{in.from}, ccOperators: true,
-		attachments: []store.NoticeAttachment{d.printableForm(req)}, data: noticeData{
+		attachments: []store.NoticeAttachment{d.printableForm(req)}, data: &reviewedResetReceived{
 			Name: r.person.family + " " + r.person.given, ID: r.login, Scope: r.scope,
 		}}); err != nil {
 		return result{}, err
@@ -230,8 +230,8 @@ func (d *Desk) approveReset(in *inbound, actor, text string) error {
 			to = append(to, a)
 		}
 	}
-	return d.queue(in, notice{kind: "reset_approved", to: to, lang: req.Lang, ccOperators: true, data: noticeData{
-		ID: acct.Login, ActiveFrom: activeAt, Scope: scope, Title: req.Kind,
+	return d.queue(in, notice{kind: "reset_approved", to: to, lang: req.Lang, ccOperators: true, data: &resetApproved{
+		ID: acct.Login, PasswordActiveAt: activeAt, Scope: scope, OperatorReset: req.Kind == KindOperatorReset,
 	}})
 }
 

@@ -47,7 +47,7 @@ func (d *Desk) status(in *inbound, form forms.Form) (result, error) {
 		}
 	}
 	if err := d.queue(in, notice{kind: "status_report", to: []string{in.from}, attachments: files,
-		data: noticeData{Requests: lines}}); err != nil {
+		data: &statusReport{Requests: lines}}); err != nil {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, fmt.Sprintf("status inquiry: %d requests reported", len(lines)))
