@@ -197,8 +197,10 @@ func (s *Store) CheckpointWAL(ctx context.Context) error {
 var errCheckpointBusy = errors.New("checkpoint: another process is using the database; try again later")
 
 // checkpointEvery bounds how often scrubs trigger a WAL checkpoint, so a
-// burst of sent codes costs one checkpoint, not one each.
-const checkpointEvery = 2 * time.Second
+// burst of sent codes costs one checkpoint, not one each. The WAL only
+// ever held sealed text, so the checkpoint need not be quick; it holds the
+// store's one connection while it copies, so it must not be frequent.
+const checkpointEvery = 30 * time.Second
 
 // walCheckpointer runs a checkpoint soon after a scrub, in the background
 // and at most once per every, so MarkSent never waits for one.

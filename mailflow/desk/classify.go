@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"regexp"
 	"strings"
 
 	"golang.org/x/text/unicode/norm"
@@ -103,8 +102,7 @@ func reversed(s []string) []string {
 // referenceIn finds "[MDG-2026-000123]" in a subject; NFKC first, because
 // some phones turn the brackets and digits full-width when replying.
 func (d *Desk) referenceIn(subject string) string {
-	re := regexp.MustCompile(`\[\s*(` + regexp.QuoteMeta(d.cfg.Desk.ReferencePrefix) + `-\d{4}-\d{6})\s*\]`)
-	m := re.FindStringSubmatch(strings.ToUpper(norm.NFKC.String(subject)))
+	m := d.refPattern.FindStringSubmatch(strings.ToUpper(norm.NFKC.String(subject)))
 	if m == nil {
 		return ""
 	}
@@ -113,7 +111,7 @@ func (d *Desk) referenceIn(subject string) string {
 
 // newRequest reads the form in the body and hands it to its kind.
 func (d *Desk) newRequest(in *inbound) (result, error) {
-	form := forms.Parse(in.msg.Text)
+	form := in.form()
 	in.lang = form.Lang
 	in.secrets = secretValues(form)
 	if form.Kind != "" && form.Kind != forms.KindStatus && !hasValues(form) {
@@ -225,16 +223,9 @@ func (d *Desk) otherKinds(lang string) []string {
 // it was read as: a password typed under any form's label is a secret.
 func secretValues(form forms.Form) []string {
 	var out []string
-	seen := map[string]bool{}
-	for _, spec := range forms.Specs() {
-		for _, f := range spec.Fields {
-			if !f.Secret || seen[f.Key] {
-				continue
-			}
-			seen[f.Key] = true
-			if v := form.Fields[f.Key]; v != "" {
-				out = append(out, v)
-			}
+	for key, v := range form.Fields {
+		if v != "" && forms.IsSecret(key) {
+			out = append(out, v)
 		}
 	}
 	return out

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -81,6 +82,8 @@ type Desk struct {
 	pre          prehashed
 	budget       hashBudget
 	rules        *policy.Rules
+	// refPattern finds the desk's reference tag in a subject.
+	refPattern *regexp.Regexp
 }
 
 // New returns a Desk.
@@ -89,6 +92,7 @@ func New(opts Options) *Desk {
 		cfg: opts.Config, store: opts.Store, tmpl: opts.Templates, now: opts.Now, log: opts.Logger,
 		events: opts.Events, hash: opts.Hash, kick: opts.Enqueued, onForwarding: opts.ForwardingChanged,
 		facilities: opts.Facilities, rules: policy.New(),
+		refPattern: regexp.MustCompile(`\[\s*(` + regexp.QuoteMeta(opts.Config.Desk.ReferencePrefix) + `-\d{4}-\d{6})\s*\]`),
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -284,7 +288,7 @@ func (d *Desk) finish(in *inbound, outcome, reason string) (result, error) {
 	// Whatever the desk made of the mail (ignored as automatic, refused,
 	// quarantined), a password it carried never reaches a folder.
 	if in.secrets == nil && in.msg != nil {
-		if s := secretValues(forms.Parse(in.msg.Text)); len(s) > 0 {
+		if s := secretValues(in.form()); len(s) > 0 {
 			in.secrets = s
 		}
 	}

@@ -33,7 +33,7 @@ const (
 // application, an initial password change, or else a provisional
 // application (any mail from an address that is not a mobile carrier's).
 func (d *Desk) facilityNew(in *inbound) (result, error) {
-	form := forms.Parse(in.msg.Text)
+	form := in.form()
 	in.secrets = secretValues(form)
 	switch form.Kind {
 	case forms.KindFacilityService:
@@ -82,7 +82,7 @@ func (d *Desk) facilityReply(in *inbound) (result, error) {
 	if req.Kind != KindFacilityApplication || req.State != store.StateTokenSent {
 		return d.applicantReply(in)
 	}
-	form := forms.Parse(in.msg.Text)
+	form := in.form()
 	in.secrets = secretValues(form)
 	if !strings.EqualFold(in.from, req.Applicant) {
 		// The filing address is the one of the provisional application.

@@ -39,6 +39,18 @@ type inbound struct {
 	proved proofs
 	// fromRecord: the From address is on record for the request's account.
 	fromRecord bool
+	// parsedForm is the body's form, read once (see form).
+	parsedForm *forms.Form
+}
+
+// form is the body's form, parsed on first use and kept: handlers, the
+// secret check and the filing all read the same one.
+func (in *inbound) form() forms.Form {
+	if in.parsedForm == nil {
+		f := forms.Parse(in.msg.Text)
+		in.parsedForm = &f
+	}
+	return *in.parsedForm
 }
 
 func (in *inbound) ref() string {

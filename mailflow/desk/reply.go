@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/madoguchi/madoguchi/internal/store"
-	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/policy"
 )
 
@@ -20,7 +19,7 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 	req := in.request
 	fromApplicant := strings.EqualFold(in.from, req.Applicant)
 	// A reply that quotes a form back may carry a password again.
-	in.secrets = secretValues(forms.Parse(in.msg.Text))
+	in.secrets = secretValues(in.form())
 	// References are easy to guess: only the request's own people add
 	// documents to it; anyone else's attachments are not kept at all.
 	mayAdd := fromApplicant || d.isStaffOf(req, in.from)

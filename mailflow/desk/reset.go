@@ -164,7 +164,7 @@ func (d *Desk) loginFrom(v string) string {
 // the new password twice.
 func (d *Desk) codeReply(in *inbound) (result, error) {
 	req := in.request
-	form := forms.Parse(in.msg.Text)
+	form := in.form()
 	in.secrets = secretValues(form)
 	acct, err := in.tx.AccountByID(req.AccountID)
 	if err != nil {

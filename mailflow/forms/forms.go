@@ -140,6 +140,10 @@ func isAsWrittenKey(key string) bool {
 	return false
 }
 
+// IsSecret reports whether a field key holds a secret (a password), under
+// whatever form it was typed.
+func IsSecret(key string) bool { return isSecretKey(key) }
+
 func isSecretKey(key string) bool {
 	for _, f := range fieldTable {
 		if f.Key == key {
