@@ -56,9 +56,10 @@ func (d *Desk) classify(in *inbound) (result, error) {
 	}
 	if req != nil {
 		// Threads confirmed by an access code; a third party's deletion
-		// waits for documents like an application.
-		if req.Kind == KindPasswordReset || req.Kind == KindRename || req.Kind == KindAffiliation ||
-			policyKind(req) == policy.KindDeletion {
+		// and a form-proved affiliation change wait for documents like an
+		// application.
+		switch policyKind(req) {
+		case policy.KindPasswordReset, policy.KindRename, policy.KindAffiliation, policy.KindDeletion:
 			return d.codeReply(in)
 		}
 		return d.applicantReply(in)

@@ -168,6 +168,8 @@ func goldenCases() []goldenCase {
 		{name: "confirm_code.rename_no_forwarding", data: confirmCodeCase(forms.KindRename, func(s goldenSample, n *confirmCode) { n.NewID = "yamada-taro" })},
 		{name: "deletion_done", data: fixed(func() noticeData { return &aboutID{ID: "yamada-tr"} })},
 		{name: "deletion_received", data: fixed(func() noticeData { return &aboutID{ID: "yamada-tr"} })},
+		{name: "affiliation_form_received", data: fixed(func() noticeData { return &aboutID{ID: "yamada-tr"} })},
+		{name: "affiliation_form_received.no_fax", noFax: true, data: fixed(func() noticeData { return &aboutID{ID: "yamada-tr"} })},
 		{name: "deletion_received.no_fax", noFax: true, data: fixed(func() noticeData { return &aboutID{ID: "yamada-tr"} })},
 		{name: "digest", noRef: true, data: fixed(func() noticeData {
 			return &Digest{Day: goldenNow, Report: "2026-11-23 の処理\n  新規ID申請: 受付 12 / 承認 9 / 却下 1\n  送信できなかった通知: 0"}

@@ -313,7 +313,10 @@ func (d *Desk) affiliation(in *inbound, form forms.Form) (result, error) {
 		return result{}, err
 	}
 	if !ok {
-		return d.notFromHolder(in, forms.KindAffiliation, reasonAffiliation)
+		// A holder who no longer reads the address on record proves it
+		// with a signed form that operators check. The answer is the same
+		// whether the ID exists or not.
+		return d.affiliationByForm(in, login, institution, department, email)
 	}
 	// The holder proves the change with a code to the address on record;
 	// a new address then proves itself with a second code.
@@ -323,6 +326,69 @@ func (d *Desk) affiliation(in *inbound, form forms.Form) (result, error) {
 		items = append(items, email)
 	}
 	return d.sendConfirmCode(in, acct, req, KindAffiliation, reasonAffiliation, &confirmCode{Changes: items})
+}
+
+// affiliationByForm opens an affiliation change that waits for the signed
+// form, for a holder writing from an address not on record.
+func (d *Desk) affiliationByForm(in *inbound, login, institution, department, email string) (result, error) {
+	if email == "" {
+		email = in.from // the address the holder writes from and reads
+	}
+	req := &store.Request{Kind: KindAffiliation, Fields: map[string]string{"id": login, "institution": institution,
+		"department": department, "email": email, "proof": "form"}}
+	if a, err := in.tx.AccountByLogin(login); err == nil && a.Status == store.AccountActive {
+		req.AccountID = a.ID
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return result{}, err
+	}
+	if _, err := d.openRequest(in, req); err != nil {
+		return result{}, err
+	}
+	d.emit("state", req.Reference, "new request %s: affiliation of %s by signed form -> %s", req.Reference, login, req.State)
+	if err := d.queue(in, notice{kind: "affiliation_form_received", to: []string{in.from}, ccOperators: true,
+		attachments: []store.NoticeAttachment{d.printableForm(req)}, data: &aboutID{ID: login}}); err != nil {
+		return result{}, err
+	}
+	return d.finish(in, outcomeAnswered, reasonAffiliation+": by signed form "+req.Reference)
+}
+
+// approveAffiliationByForm carries out an affiliation change whose signed
+// form operators checked: the address they approved becomes the
+// registered one, and both addresses are told.
+func (d *Desk) approveAffiliationByForm(in *inbound, actor string) error {
+	req := in.request
+	if req.AccountID == 0 {
+		return errRefused{"ID " + req.Fields["id"] + " は登録されていません。reject で理由を伝えてください。",
+			"There is no ID " + req.Fields["id"] + "; reject with a reason."}
+	}
+	acct, err := in.tx.AccountByID(req.AccountID)
+	if err != nil {
+		return err
+	}
+	if acct.Status != store.AccountActive {
+		return errRefused{"ID " + acct.Login + " はすでに削除されています。", "The ID " + acct.Login + " is already closed."}
+	}
+	f := req.Fields
+	oldAddresses := d.registeredAddresses(acct)
+	if err := in.tx.UpdateAffiliation(acct.ID, f["institution"], f["department"]); err != nil {
+		return err
+	}
+	if !strings.EqualFold(f["email"], acct.Email) {
+		if err := in.tx.ChangeEmail(acct.ID, f["email"], in.now); err != nil {
+			return err
+		}
+		acct.PreviousEmail, acct.Email, acct.EmailChangedAt = acct.Email, f["email"], in.now
+	}
+	if err := d.move(in, policy.Approve, actor, "affiliation of "+acct.Login+" by signed form; address "+acct.Email); err != nil {
+		return err
+	}
+	to := d.registeredAddresses(acct)
+	for _, a := range oldAddresses {
+		if !containsFold(to, a) {
+			to = append(to, a)
+		}
+	}
+	return d.affiliationDone(in, acct, to)
 }
 
 // completeAffiliation carries out an affiliation change whose code came

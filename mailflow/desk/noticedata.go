@@ -43,7 +43,7 @@ func (d *Desk) accessCode(code string, expires time.Time) accessCode {
 // reset_code_sent, too_many_requests.
 type plain struct{ common }
 
-// aboutID names an ID: deletion_done, deletion_received,
+// aboutID names an ID: deletion_done, deletion_received, affiliation_form_received,
 // indice_not_issued, new_id_existing_account.
 type aboutID struct {
 	common

@@ -86,6 +86,14 @@ func parseCommand(line string) (command, bool) {
 // refused command is explained to the operator.
 func (d *Desk) operatorCommand(in *inbound) (result, error) {
 	in.lang = d.cfg.Desk.Language
+	// An operator may attach what came by FAX or post: it is evidence of
+	// the request, kept like the applicant's scans.
+	for _, a := range in.msg.Attachments {
+		if acceptedDocumentTypes[a.SniffedType] && a.Size > 0 {
+			in.documents = append(in.documents, &store.Document{RequestID: in.request.ID, Filename: a.Filename,
+				ContentType: a.SniffedType, Size: a.Size, SHA256: a.SHA256, Data: a.Data, Accepted: true, ReceivedAt: in.now})
+		}
+	}
 	cmds, first := parseCommands(in.msg.Text)
 	if len(cmds) == 0 {
 		reason := map[string]string{
@@ -220,6 +228,9 @@ func (d *Desk) approve(in *inbound, actor, text string) error {
 	}
 	if req.Kind == KindDeletion {
 		return d.approveDeletion(in, actor, text)
+	}
+	if policyKind(req) == policy.KindAffiliationByForm {
+		return d.approveAffiliationByForm(in, actor)
 	}
 	if req.Kind != KindNewID {
 		return errRefused{"この種類の申請は承認できません: " + req.Kind, "Approval is not defined for kind " + req.Kind}

@@ -3,6 +3,7 @@ package desk_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -403,4 +404,56 @@ func hashes(t *testing.T, h *harness, sender string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A holder who no longer reads the address on record takes the
+// operator-reviewed path: a signed form, checked by an operator, and then
+// the new address is the registered one; the old one is told. The answer
+// is the same whether the ID exists or not.
+func TestAffiliationFromAnotherAddressNeedsTheSignedForm(t *testing.T) {
+	h := newHarness(t)
+	h.seedAccount("yamada-tk", "taro@old-hosp.example", store.AccountPersonal)
+	body := "申請種別: 所属変更\nID: %s\n所属機関: 新病院\n所属部署: 内科\n所属メールアドレス: taro@new-hosp.example\n"
+	answers := map[string]string{}
+	var ref string
+	for _, id := range []string{"yamada-tk", "nobody-xx"} {
+		h.deliver(samples.Mail{From: "taro@new-hosp.example", Subject: "所属変更", Body: fmt.Sprintf(body, id)})
+		h.once()
+		n := h.only("taro@new-hosp.example")
+		if id == "yamada-tk" {
+			ref = n.Ref
+		}
+		answers[id] = refOrDate.ReplaceAllString(strings.ReplaceAll(n.Subject+n.Body, id, "ID"), "X")
+		if len(n.Attachments) != 1 {
+			t.Errorf("no printable form attached for %s", id)
+		}
+	}
+	if answers["yamada-tk"] != answers["nobody-xx"] {
+		t.Errorf("the answer tells whether the ID exists:\n%s\n---\n%s", answers["yamada-tk"], answers["nobody-xx"])
+	}
+	if a, _ := h.account("yamada-tk"); a.Email != "taro@old-hosp.example" {
+		t.Fatal("changed before any review")
+	}
+	h.deliver(operatorMail(ref, "approve\n"))
+	h.once()
+	contains(t, "early approve", h.only(operator).Body, "署名した申請書がまだ届いていません")
+	fax := operatorMail(ref, "書類受領\n承認\n")
+	fax.Attachments = []samples.Attachment{{Filename: "fax.pdf", ContentType: "application/pdf", Data: samples.ScannedPDF()}}
+	h.deliver(fax)
+	h.once()
+	if documentBytes(t, h, ref) == 0 {
+		t.Error("the operator's FAX scan was not kept with the request")
+	}
+	var done sent
+	for _, n := range h.fresh() {
+		if strings.Contains(n.Subject, "所属を変更しました") {
+			done = n
+		}
+	}
+	if !containsAddr(done.To, "taro@new-hosp.example") || !containsAddr(done.To, "taro@old-hosp.example") {
+		t.Errorf("the change was not told to both addresses: %v", done.To)
+	}
+	if a, _ := h.account("yamada-tk"); a.Email != "taro@new-hosp.example" || a.Institution != "新病院" {
+		t.Errorf("account after approval: %+v", a)
+	}
 }

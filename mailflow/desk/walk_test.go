@@ -97,8 +97,11 @@ operator_auth: {authserv_id: %s}
 				seq++
 				req := &store.Request{Reference: fmt.Sprintf("MDG-2026-%06d", seq), Kind: tr.Kind, State: tr.From,
 					Applicant: applicant, Lang: "ja", Fields: map[string]string{}, CreatedAt: now}
-				if tr.Kind == policy.KindDeletionByOther {
+				switch tr.Kind {
+				case policy.KindDeletionByOther:
 					req.Kind, req.Fields["requester"] = policy.KindDeletion, "other"
+				case policy.KindAffiliationByForm:
+					req.Kind, req.Fields["proof"] = policy.KindAffiliation, "form"
 				}
 				if err := tx.CreateRequest(req); err != nil {
 					return err

@@ -110,8 +110,9 @@ const (
 	KindIndiceReset         = "indice_reset"
 	KindRename              = "rename"
 	KindAffiliation         = "affiliation"
-	KindDeletion            = "deletion"       // by the holder, confirmed by a code
-	KindDeletionByOther     = "deletion_other" // by a third party, reviewed with documents
+	KindDeletion            = "deletion"         // by the holder, confirmed by a code
+	KindDeletionByOther     = "deletion_other"   // by a third party, reviewed with documents
+	KindAffiliationByForm   = "affiliation_form" // from an address not on record: a signed form operators check
 	KindMerge               = "merge"
 	KindHandover            = "handover"
 	KindFacilityApplication = "facility_application"
@@ -187,6 +188,7 @@ func Table() []Transition {
 		Transition{KindAffiliation, StateAwaitingNewAddress, AddressConfirmed, StateCompleted, Holder, ProofNewAddress, true, "registered address replaced"},
 		Transition{KindAffiliation, StateAwaitingNewAddress, CodeExpired, StateExpired, Job, ProofClock, true, "the address stays as it was"},
 	)
+	t = append(t, signedForm(KindAffiliationByForm, true, "institution, department and registered address replaced")...)
 	t = append(t, reviewed(KindMerge, "duplicate IDs closed into the one kept")...)
 	t = append(t, reviewed(KindHandover, "holder of a non-personal ID replaced")...)
 	t = append(t,
@@ -348,9 +350,14 @@ func (t Transition) Describe() string {
 
 // KindOf is the table's kind of a stored request: a third party's
 // deletion lives a life of its own (documents and review, no code).
+// An affiliation change from an address not on record is proved by a
+// signed form that operators check, not by a code.
 func KindOf(r *store.Request) string {
-	if r.Kind == KindDeletion && r.Fields["requester"] == "other" {
+	switch {
+	case r.Kind == KindDeletion && r.Fields["requester"] == "other":
 		return KindDeletionByOther
+	case r.Kind == KindAffiliation && r.Fields["proof"] == "form":
+		return KindAffiliationByForm
 	}
 	return r.Kind
 }
