@@ -31,9 +31,10 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 // applyRuntime runs the daemon with a spare P (app.AddSpareP) and sets the
 // runtime's soft memory limit from the configuration unless GOMEMLIMIT is
-// set. The configured limit is for the process: the memory the password
-// hasher keeps lies outside the Go heap, so the heap gets the rest, and
-// never less than minHeapLimit.
+// set. argon2id (x/crypto/argon2) allocates 19 MiB for every hash: with
+// the default GOGC the collector would run after nearly every hash, so it
+// is paced by the limit alone (GOGC off, unless GOGC is set), and the
+// limit keeps room for the hashes in flight above the live heap.
 func applyRuntime(cfg *config.Config) {
 	app.AddSpareP()
 	if os.Getenv("GOMEMLIMIT") != "" || cfg.MemoryLimit < 0 {
@@ -43,20 +44,18 @@ func applyRuntime(cfg *config.Config) {
 	if limit == 0 {
 		limit = defaultMemoryLimit
 	}
-	debug.SetMemoryLimit(heapLimit(limit, secret.OffHeapBytes(secret.DefaultParams())))
+	debug.SetMemoryLimit(max(limit, secret.InFlightBytes(secret.DefaultParams())+minHeapRoom))
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(-1)
+	}
 }
 
 const (
-	defaultMemoryLimit = 100 << 20
-	minHeapLimit       = 32 << 20
+	defaultMemoryLimit = 128 << 20
+	// minHeapRoom is what the live heap needs beside the hashes in
+	// flight; below it the collector would run all the time.
+	minHeapRoom = 32 << 20
 )
-
-// heapLimit is the Go heap's share of a process limit when the hasher
-// keeps hashMemory outside the heap; below minHeapLimit the collector
-// would run all the time.
-func heapLimit(process, hashMemory int64) int64 {
-	return max(process-hashMemory, minHeapLimit)
-}
 
 func runDaemon(ctx context.Context, path string, logOut io.Writer) error {
 	cfg, err := config.Load(path)

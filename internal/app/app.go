@@ -46,7 +46,6 @@ type App struct {
 	now    func() time.Time
 	// Scheduler runs the desk's jobs (run by Run, or by hand).
 	Scheduler *scheduler.Scheduler
-	ownHasher *secret.Hasher // made by New when Options gave none; Close releases it
 }
 
 // New opens the database and builds the desk. Close releases it.
@@ -63,10 +62,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ownHasher *secret.Hasher
 	if opts.Hasher == nil {
-		ownHasher = newHasher(opts.Hash)
-		opts.Hasher = ownHasher
+		opts.Hasher = newHasher(opts.Hash)
 	}
 	tmpl, err := templates.Load(cfg.Templates.Dir, cfg.Desk.Location)
 	if err != nil {
@@ -80,7 +77,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			return nil, fmt.Errorf("facility.facility_list: %w", err)
 		}
 	}
-	a := &App{cfg: cfg, Store: st, log: log, now: now, ownHasher: ownHasher}
+	a := &App{cfg: cfg, Store: st, log: log, now: now}
 	a.sender = outbound.New(outbound.Options{
 		Address: cfg.SMTP.Address, TLS: cfg.SMTP.TLS, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 		HeloName: cfg.SMTP.Helo, Timeout: cfg.SMTP.Timeout, Backoff: cfg.SMTP.Backoff, Logger: log.With("part", "sender"),
@@ -128,9 +125,6 @@ func (a *App) Name() string { return a.cfg.Name }
 
 // Close closes the database.
 func (a *App) Close() error {
-	if a.ownHasher != nil {
-		a.ownHasher.Close()
-	}
 	return a.Store.Close()
 }
 

@@ -45,9 +45,6 @@ func (g *Group) Close() error {
 	for _, a := range g.Apps {
 		errs = append(errs, a.Close())
 	}
-	if g.hasher != nil {
-		g.hasher.Close()
-	}
 	return errors.Join(errs...)
 }
 

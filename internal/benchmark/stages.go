@@ -197,11 +197,10 @@ func stageSMTP(ctx context.Context, n int) (Stage, error) {
 }
 
 // stageHash computes n argon2id hashes at the desk's cost on every core,
-// with one secret.Hasher as a desk has (its memory reused between hashes).
+// with one secret.Hasher as a desk has.
 func stageHash(ctx context.Context, n int) (Stage, error) {
 	workers := runtime.NumCPU()
 	hasher := secret.NewHasher(secret.DefaultParams())
-	defer hasher.Close() // the desk run after it must not carry its memory
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)

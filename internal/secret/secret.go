@@ -11,9 +11,8 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"time"
 
-	"github.com/madoguchi/madoguchi/internal/argon2id"
+	"golang.org/x/crypto/argon2"
 )
 
 // Params are the argon2id costs.
@@ -33,41 +32,35 @@ const keyLen = 32
 
 var b64 = base64.RawStdEncoding
 
-// Hasher hashes and verifies passwords at one cost, reusing the memory of
-// its hashes (internal/argon2id): a desk keeps one for all its hashing.
+// Hasher hashes and verifies passwords at one cost. It lets as many
+// hashes run at once as the machine has cores, plus one for the desk's own
+// turn: each takes its 19 MiB for its duration, so the bound on hashes in
+// flight is the bound on their memory. A desk keeps one for all its
+// hashing; the desks of one daemon share one.
 type Hasher struct {
 	params Params
-	mem    *argon2id.Hasher
+	slots  chan struct{}
 }
 
-// idleRelease is how long a Hasher keeps the memory of its hashes after
-// the last one.
-const idleRelease = time.Minute
-
-// NewHasher returns a Hasher at cost p that keeps the memory of as many
-// hashes as run at once on this machine: one per core, plus one for the
-// desk's own turn.
+// NewHasher returns a Hasher at cost p.
 func NewHasher(p Params) *Hasher {
-	return &Hasher{params: p, mem: argon2id.NewHasher(runtime.NumCPU()+1, idleRelease)}
+	return &Hasher{params: p, slots: make(chan struct{}, runtime.NumCPU()+1)}
 }
 
-// OffHeapBytes is the memory a Hasher at cost p keeps between hashes
-// outside the Go heap: one hash's memory per core plus one where it can be
-// mapped outside the heap (internal/argon2id), else none. A soft memory
-// limit for the process leaves it out of the heap's share.
-func OffHeapBytes(p Params) int64 {
-	if !argon2id.BuffersOffHeap {
-		return 0
-	}
+// InFlightBytes is the most memory the hashes of a Hasher at cost p hold
+// at once: the process's memory settings leave room for it.
+func InFlightBytes(p Params) int64 {
 	return int64(runtime.NumCPU()+1) * int64(p.MemoryKiB) << 10
 }
 
-// Close lets the memory kept for the next hashes go now, instead of a
-// minute after the last one. h may still be used.
-func (h *Hasher) Close() { h.mem.Close() }
-
 // Params returns the cost of the hashes h makes.
 func (h *Hasher) Params() Params { return h.params }
+
+func (h *Hasher) idKey(password, salt []byte, p Params, keyLen uint32) []byte {
+	h.slots <- struct{}{}
+	defer func() { <-h.slots }()
+	return argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
+}
 
 // Hash returns the PHC-format argon2id hash of password with a fresh salt.
 func (h *Hasher) Hash(password string) (string, error) {
@@ -76,21 +69,21 @@ func (h *Hasher) Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
 	}
-	key := h.mem.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2id.Version, p.MemoryKiB, p.Time, p.Threads,
+	key := h.idKey([]byte(password), salt, p, keyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // Hash hashes once at cost p, with memory of its own: for a single hash
 // (the command line, tests). A desk keeps a Hasher.
 func Hash(password string, p Params) (string, error) {
-	return (&Hasher{params: p, mem: argon2id.NewHasher(0, 0)}).Hash(password)
+	return NewHasher(p).Hash(password)
 }
 
 // Verify reports whether password matches the stored hash, at the
 // stored hash's own cost.
 func Verify(password, encoded string) (bool, error) {
-	return (&Hasher{mem: argon2id.NewHasher(0, 0)}).Verify(password, encoded)
+	return NewHasher(Params{}).Verify(password, encoded)
 }
 
 // ErrMalformed means a stored hash cannot be read.
@@ -104,7 +97,7 @@ func (h *Hasher) Verify(password, encoded string) (bool, error) {
 		return false, ErrMalformed
 	}
 	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2id.Version {
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
 		return false, ErrMalformed
 	}
 	var p Params
@@ -119,6 +112,6 @@ func (h *Hasher) Verify(password, encoded string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, ErrMalformed
 	}
-	got := h.mem.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	got := h.idKey([]byte(password), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

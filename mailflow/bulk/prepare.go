@@ -48,7 +48,6 @@ func Prepare(ctx context.Context, rows []Row, opts Options) ([]Prepared, error) 
 	}
 	if opts.Hasher == nil {
 		opts.Hasher = secret.NewHasher(opts.Hash)
-		defer opts.Hasher.Close()
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
