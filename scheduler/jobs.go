@@ -84,7 +84,7 @@ func DeskJobs(d Deps) []Job {
 
 // verifyReminders tells operators, once per application, of facility
 // applications still waiting for the phone call.
-func (d Deps) verifyReminders(ctx context.Context, now time.Time) (string, error) {
+func (d Deps) verifyReminders(ctx context.Context, now time.Time) (Outcome, error) {
 	now = now.UTC()
 	days := d.Config.Facility.VerifyReminderDays
 	sent := 0
@@ -99,14 +99,14 @@ func (d Deps) verifyReminders(ctx context.Context, now time.Time) (string, error
 			Data: &desk.VerifyReminder{Facility: r.Fields["facility"], Applicant: r.Fields["applicant_name"], Days: days}})
 	})
 	if err != nil {
-		return "", err
+		return Outcome{}, err
 	}
-	return fmt.Sprintf("%d operators' reminders of unverified applications", sent), nil
+	return Outcome{Text: fmt.Sprintf("%d operators' reminders of unverified applications", sent), Changed: sent}, nil
 }
 
 // expireCodes closes the requests whose code has run out. No mail: the
 // holder who replies late is told then, with how to start again.
-func (d Deps) expireCodes(ctx context.Context, now time.Time) (string, error) {
+func (d Deps) expireCodes(ctx context.Context, now time.Time) (Outcome, error) {
 	var n int
 	err := d.Store.Tx(ctx, func(tx *store.Tx) error {
 		from := map[int64]string{}
@@ -123,14 +123,14 @@ func (d Deps) expireCodes(ctx context.Context, now time.Time) (string, error) {
 		n = len(reqs)
 		return err
 	})
-	return fmt.Sprintf("%d requests expired with their code", n), err
+	return Outcome{Text: fmt.Sprintf("%d requests expired with their code", n), Changed: n}, err
 }
 
 // reminders sends the day-N and day-M reminders for a missing signed
 // form, and expires the application after the last one. Each step is
 // claimed with its key in the transaction that queues its notice, so it
 // happens once whatever runs the job, and how often.
-func (d Deps) reminders(ctx context.Context, now time.Time) (string, error) {
+func (d Deps) reminders(ctx context.Context, now time.Time) (Outcome, error) {
 	j := d.Config.Jobs
 	now = now.UTC()
 	day := 24 * time.Hour
@@ -167,10 +167,11 @@ func (d Deps) reminders(ctx context.Context, now time.Time) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return Outcome{}, err
 	}
-	return fmt.Sprintf("%d first reminders, %d second reminders, %d applications expired",
-		counts["reminder-1"], counts["reminder-2"], counts["expire"]), nil
+	return Outcome{Text: fmt.Sprintf("%d first reminders, %d second reminders, %d applications expired",
+		counts["reminder-1"], counts["reminder-2"], counts["expire"]),
+		Changed: counts["reminder-1"] + counts["reminder-2"] + counts["expire"]}, nil
 }
 
 func (d Deps) remind(tx *store.Tx, now time.Time, r *store.Request, step, kind string) error {
@@ -198,7 +199,7 @@ func (d Deps) remind(tx *store.Tx, now time.Time, r *store.Request, step, kind s
 
 // forwarding tells holders before their old address stops forwarding,
 // and ends forwardings on their day, then rewrites the map.
-func (d Deps) forwarding(ctx context.Context, now time.Time) (string, error) {
+func (d Deps) forwarding(ctx context.Context, now time.Time) (Outcome, error) {
 	now = now.UTC()
 	var told, ended int
 	err := d.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -245,16 +246,16 @@ func (d Deps) forwarding(ctx context.Context, now time.Time) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	if d.ExportForwarding != nil {
 		// Always: a map left stale by a failed export after a rename is
 		// put right here too.
 		if err := d.ExportForwarding(ctx); err != nil {
-			return "", err
+			return Outcome{}, err
 		}
 	}
-	return fmt.Sprintf("%d holders told, %d forwardings ended", told, ended), nil
+	return Outcome{Text: fmt.Sprintf("%d holders told, %d forwardings ended", told, ended), Changed: told + ended}, nil
 }
 
 func registered(a *store.Account, domain string) []string {
@@ -267,21 +268,22 @@ func registered(a *store.Account, domain string) []string {
 
 // digest sends operators the day's processing status and writes the
 // status files for the web site.
-func (d Deps) digest(ctx context.Context, now time.Time) (string, error) {
+func (d Deps) digest(ctx context.Context, now time.Time) (Outcome, error) {
 	loc := d.Config.Desk.Location
 	local := now.In(loc)
 	dayStart := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
 	figures, err := d.Store.DigestFigures(ctx, dayStart.Add(-24*time.Hour), dayStart)
 	if err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	failed, err := d.Store.FailedNoticesSince(ctx, now.Add(-7*24*time.Hour))
 	if err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	report := BuildStatus(figures, failed, local, loc)
-	if err := d.writeStatusFiles(report); err != nil {
-		return "", err
+	files, err := d.writeStatusFiles(report)
+	if err != nil {
+		return Outcome{}, err
 	}
 	sent := false
 	err = d.Store.Tx(ctx, func(tx *store.Tx) error {
@@ -294,23 +296,32 @@ func (d Deps) digest(ctx context.Context, now time.Time) (string, error) {
 			CcOperators: true, Data: &desk.Digest{Day: local, Report: report.OperatorText}})
 	})
 	if err != nil {
-		return "", err
+		return Outcome{}, err
 	}
-	return fmt.Sprintf("digest %s (sent: %v), %d failed notices listed", local.Format("2006-01-02"), sent, len(failed)), nil
+	changed := files
+	if sent {
+		changed++
+	}
+	return Outcome{Text: fmt.Sprintf("digest %s (sent: %v), %d failed notices listed", local.Format("2006-01-02"), sent, len(failed)),
+		Changed: changed}, nil
 }
 
-func (d Deps) writeStatusFiles(r StatusReport) error {
+// writeStatusFiles writes the configured status files and says how many.
+func (d Deps) writeStatusFiles(r StatusReport) (int, error) {
+	written := 0
 	if p := d.Config.Jobs.StatusText; p != "" {
 		if err := atomicfile.Write(p, []byte(r.PublicText)); err != nil {
-			return err
+			return written, err
 		}
+		written++
 	}
 	if p := d.Config.Jobs.StatusHTML; p != "" {
 		if err := atomicfile.Write(p, []byte(r.PublicHTML)); err != nil {
-			return err
+			return written, err
 		}
+		written++
 	}
-	return nil
+	return written, nil
 }
 
 // StatusReport is the digest for operators and the status for the web.

@@ -25,7 +25,17 @@ type Job struct {
 	Name     string
 	Schedule string // standard 5-field cron spec or a descriptor such as @every 1m
 	Help     string
-	Run      func(ctx context.Context, now time.Time) (string, error)
+	Run      func(ctx context.Context, now time.Time) (Outcome, error)
+}
+
+// Outcome is what a run did.
+type Outcome struct {
+	Text string // for the log and the job_runs table
+	// Changed counts the requests, notices and files the run touched. A
+	// run that changed nothing is logged at DEBUG: expire-codes runs every
+	// minute, and an INFO line for each quiet run buried the ones that
+	// mattered.
+	Changed int
 }
 
 // RunLog is where runs are claimed and recorded (*store.Store).
@@ -41,6 +51,8 @@ type Options struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Log      RunLog
+	// Observe, when set, hears of every run (metrics); it must not block.
+	Observe func(job string, err error)
 }
 
 // Scheduler holds the jobs and runs them.
@@ -115,64 +127,73 @@ func (s *Scheduler) RunByHand(ctx context.Context, name string) (string, error) 
 		return "", fmt.Errorf("%w: %s", ErrUnknownJob, name)
 	}
 	now := s.opts.Now()
-	return s.runSlot(ctx, name, now.Truncate(time.Minute), now)
+	outcome, err := s.runSlot(ctx, name, now.Truncate(time.Minute), now)
+	return outcome.Text, err
 }
 
 // Due runs the job for the latest slot at or before now that has not run.
 // Several missed slots make one run. A job that never ran starts counting
 // from now: a fresh install does not replay history.
 func (s *Scheduler) Due(ctx context.Context, name string) (ran bool, outcome string, err error) {
+	ran, o, err := s.due(ctx, name)
+	return ran, o.Text, err
+}
+
+func (s *Scheduler) due(ctx context.Context, name string) (ran bool, outcome Outcome, err error) {
 	spec, ok := s.specs[name]
 	if !ok {
-		return false, "", fmt.Errorf("%w: %s", ErrUnknownJob, name)
+		return false, Outcome{}, fmt.Errorf("%w: %s", ErrUnknownJob, name)
 	}
 	now := s.opts.Now().In(s.opts.Location)
 	last, found, err := s.opts.Log.LastJobSlot(ctx, name)
 	if err != nil {
-		return false, "", err
+		return false, Outcome{}, err
 	}
 	if !found {
 		// Mark the baseline so the next slot counts as due. It is claimed
 		// at the second, not the minute, so that a run by hand in the
 		// minute the daemon started is not taken for this baseline.
 		_, err := s.opts.Log.ClaimJobRun(ctx, name, now.Truncate(time.Second), now)
-		return false, "", err
+		return false, Outcome{}, err
 	}
 	slot := time.Time{}
 	for next := spec.Next(last.In(s.opts.Location)); !next.After(now); next = spec.Next(next) {
 		slot = next
 	}
 	if slot.IsZero() {
-		return false, "", nil
+		return false, Outcome{}, nil
 	}
 	outcome, err = s.runSlot(ctx, name, slot, now)
 	if errors.Is(err, ErrAlreadyRan) {
-		return false, "", nil
+		return false, Outcome{}, nil
 	}
 	return err == nil, outcome, err
 }
 
-func (s *Scheduler) runSlot(ctx context.Context, name string, slot, now time.Time) (string, error) {
+func (s *Scheduler) runSlot(ctx context.Context, name string, slot, now time.Time) (Outcome, error) {
 	claimed, err := s.opts.Log.ClaimJobRun(ctx, name, slot, now)
 	if err != nil {
-		return "", fmt.Errorf("job %s: claim: %w", name, err)
+		return Outcome{}, fmt.Errorf("job %s: claim: %w", name, err)
 	}
 	if !claimed {
-		return "", fmt.Errorf("job %s at %s: %w", name, slot.In(s.opts.Location).Format("2006-01-02 15:04"), ErrAlreadyRan)
+		return Outcome{}, fmt.Errorf("job %s at %s: %w", name, slot.In(s.opts.Location).Format("2006-01-02 15:04"), ErrAlreadyRan)
 	}
 	outcome, runErr := s.safeRun(ctx, name, now)
-	record := outcome
+	record := outcome.Text
 	if runErr != nil {
 		record = "error: " + runErr.Error()
 	}
 	if err := s.opts.Log.FinishJobRun(ctx, name, slot, s.opts.Now(), record); err != nil {
-		return outcome, errors.Join(runErr, err)
+		runErr = errors.Join(runErr, err)
+	}
+	if s.opts.Observe != nil {
+		s.opts.Observe(name, runErr)
 	}
 	return outcome, runErr
 }
 
 // safeRun keeps a panicking job from taking the daemon down.
-func (s *Scheduler) safeRun(ctx context.Context, name string, now time.Time) (outcome string, err error) {
+func (s *Scheduler) safeRun(ctx context.Context, name string, now time.Time) (outcome Outcome, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("job %s panicked: %v", name, p)
@@ -189,12 +210,15 @@ func (s *Scheduler) CatchUp(ctx context.Context) {
 }
 
 func (s *Scheduler) runLogged(ctx context.Context, name string) {
-	ran, outcome, err := s.Due(ctx, name)
+	start := time.Now()
+	ran, outcome, err := s.due(ctx, name)
 	switch {
 	case err != nil:
 		s.opts.Logger.Error("job failed", "job", name, "err", err)
+	case ran && outcome.Changed > 0:
+		s.opts.Logger.Info("job ran", "job", name, "outcome", outcome.Text, "took", time.Since(start))
 	case ran:
-		s.opts.Logger.Info("job ran", "job", name, "outcome", outcome)
+		s.opts.Logger.Debug("job ran", "job", name, "outcome", outcome.Text, "took", time.Since(start))
 	}
 }
 

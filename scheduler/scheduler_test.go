@@ -1,8 +1,11 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,9 +50,9 @@ func openStore(t *testing.T, path string) *store.Store {
 }
 
 func counting(name, schedule string, runs *atomic.Int32) Job {
-	return Job{Name: name, Schedule: schedule, Run: func(context.Context, time.Time) (string, error) {
+	return Job{Name: name, Schedule: schedule, Run: func(context.Context, time.Time) (Outcome, error) {
 		runs.Add(1)
-		return "ok", nil
+		return Outcome{Text: "ok"}, nil
 	}}
 }
 
@@ -143,7 +146,7 @@ func TestRunByHandIsIdempotentWithinItsMinute(t *testing.T) {
 
 // A failing or panicking job is recorded as such and the scheduler goes on.
 func TestFailingJobIsRecorded(t *testing.T) {
-	s, _, st := setup(t, Job{Name: "broken", Schedule: "@daily", Run: func(context.Context, time.Time) (string, error) {
+	s, _, st := setup(t, Job{Name: "broken", Schedule: "@daily", Run: func(context.Context, time.Time) (Outcome, error) {
 		panic("boom")
 	}})
 	ctx := context.Background()
@@ -158,7 +161,7 @@ func TestFailingJobIsRecorded(t *testing.T) {
 
 // A schedule that does not parse is named with its key.
 func TestBadScheduleIsNamed(t *testing.T) {
-	_, err := New(Options{}, Job{Name: "reminders", Schedule: "every night", Run: func(context.Context, time.Time) (string, error) { return "", nil }})
+	_, err := New(Options{}, Job{Name: "reminders", Schedule: "every night", Run: func(context.Context, time.Time) (Outcome, error) { return Outcome{}, nil }})
 	if err == nil || !strings.Contains(err.Error(), "jobs.reminders") {
 		t.Fatalf("error %v does not name jobs.reminders", err)
 	}
@@ -194,5 +197,41 @@ func TestRunByHandAfterBaselineInSameMinute(t *testing.T) {
 	}
 	if _, err := s.RunByHand(ctx, "digest"); err != nil || runs.Load() != 1 {
 		t.Fatalf("run by hand after the baseline: %v, %d runs", err, runs.Load())
+	}
+}
+
+// A run that changed nothing is logged at DEBUG (expire-codes runs every
+// minute on every desk), one that changed something at INFO, and every
+// run is observed for the metrics.
+func TestQuietRunsLogAtDebug(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "jobs.db"))
+	clk := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	var logs bytes.Buffer
+	var observed []string
+	changed := 0
+	s, err := New(Options{Now: clk.now, Log: st,
+		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Observe: func(job string, err error) { observed = append(observed, fmt.Sprintf("%s %v", job, err)) },
+	}, Job{Name: "expire-codes", Schedule: "@every 1m", Run: func(context.Context, time.Time) (Outcome, error) {
+		return Outcome{Text: fmt.Sprintf("%d requests expired", changed), Changed: changed}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s.runLogged(ctx, "expire-codes") // the baseline: no run
+	clk.add(time.Minute)
+	s.runLogged(ctx, "expire-codes")
+	changed = 2
+	clk.add(time.Minute)
+	s.runLogged(ctx, "expire-codes")
+
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `level=DEBUG msg="job ran" job=expire-codes outcome="0 requests expired"`) ||
+		!strings.Contains(lines[1], `level=INFO msg="job ran" job=expire-codes outcome="2 requests expired"`) {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	if len(observed) != 2 || observed[0] != "expire-codes <nil>" {
+		t.Errorf("observed %q, want two runs", observed)
 	}
 }

@@ -16,13 +16,13 @@ import (
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/demo"
 	"github.com/madoguchi/madoguchi/internal/secret"
-	"github.com/madoguchi/madoguchi/templates"
+	"github.com/madoguchi/madoguchi/internal/telemetry"
 )
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: telemetry.ReplaceDurations}
 	if cfg.Log.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -62,6 +62,9 @@ func runDaemon(ctx context.Context, path string, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := installProblems(cfg); err != nil {
+		return err
+	}
 	applyRuntime(cfg)
 	log := newLogger(cfg, logOut)
 	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: log})
@@ -72,12 +75,15 @@ func runDaemon(ctx context.Context, path string, logOut io.Writer) error {
 	for _, dc := range cfg.AllDesks() {
 		log.Info("desk running", "desk", dc.Name, "service", dc.Service, "address", dc.Desk.Address, "imap", dc.IMAP.Address, "smtp", dc.SMTP.Address)
 	}
-	return g.Run(ctx)
+	return runService(ctx, g, log)
 }
 
 func runOnce(ctx context.Context, path string, stdout, logOut io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
+		return err
+	}
+	if err := installProblems(cfg); err != nil {
 		return err
 	}
 	applyRuntime(cfg)
@@ -91,29 +97,8 @@ func runOnce(ctx context.Context, path string, stdout, logOut io.Writer) error {
 	return err
 }
 
-func checkConfig(path string, stdout io.Writer) error {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
-	for _, dc := range cfg.AllDesks() {
-		if _, err := templates.Load(dc.Templates.Dir, dc.Desk.Location); err != nil {
-			return fmt.Errorf("desk %s: templates.dir: %w", dc.Name, err)
-		}
-		auth := "operators must pass DKIM or SPF per Authentication-Results from " + dc.OperatorAuth.AuthservID
-		if !dc.OperatorAuthRequired() {
-			auth = "WARNING: operator commands are trusted on the From header alone (operator_auth.required: false)"
-		}
-		fmt.Fprintf(stdout, "  desk %s (%s): %s (IDs @%s, %s)\n  imap %s (%s) %s -> %s / %s\n  smtp %s (%s)\n  database %s\n  %d operators; %s\n",
-			dc.Name, dc.Service, dc.Desk.Address, dc.Desk.Domain, dc.Desk.Timezone, dc.IMAP.Address, dc.IMAP.TLS, dc.IMAP.Mailbox,
-			dc.IMAP.Processed, dc.IMAP.Quarantine, dc.SMTP.Address, dc.SMTP.TLS, dc.Database.Path, len(dc.Operators), auth)
-	}
-	return nil
-}
-
-func runDemo(ctx context.Context, serve bool, stdout io.Writer) error {
-	return demo.Run(ctx, serve, stdout)
+func runDemo(ctx context.Context, opts demo.Options, stdout io.Writer) error {
+	return demo.Run(ctx, opts, stdout)
 }
 
 func exportForwarding(ctx context.Context, path string, stdout, logOut io.Writer) error {

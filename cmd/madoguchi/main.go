@@ -17,6 +17,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/madoguchi/madoguchi/internal/demo"
 )
 
 func main() {
@@ -31,7 +33,10 @@ commands:
   run -config FILE           run the desk until SIGTERM
   once -config FILE          process everything in the mailbox, deliver the outbox, exit
   check-config -config FILE  check a configuration file
-  demo [--serve]             run the desk against in-process IMAP and SMTP servers
+  demo [--serve] [-v] [-imap ADDR] [-sink ADDR] [-submit ADDR]
+                             run the desk against in-process IMAP and SMTP servers;
+                             -v prints every notice in full, --serve keeps it running
+                             on fixed ports for a real mail client
   jobs list [-config FILE]   list the scheduled jobs and their schedules
   jobs run NAME -config FILE run a job now (idempotent: it sends nothing twice)
   forwarding export -config FILE
@@ -43,6 +48,19 @@ commands:
                              bulk registration from a CSV, with a progress bar
   policy                     print who may change what: every request's states and
                              transitions, the party that may cause each and its proof
+  version                    the module version, VCS revision and Go version of this build
+
+operators' commands (-config FILE; -desk NAME for one desk, default every desk;
+--json for JSON instead of a table; changes are audited as cli:<os user>):
+  requests [--state S] [--kind K]
+                             open requests (or every request in state S)
+  request REF                a request with its thread, notices, state changes and audit
+  outbox [--failed]          notices pending, failed or held back
+  outbox retry ID|--failed   put failed notices back to pending
+  quarantine                 the quarantined messages
+  quarantine requeue UID     move one back to the mailbox for the desk to handle afresh
+  backup FILE [-desk NAME]   consistent copy of a desk's database while it runs, and
+                             its seal key as FILE.key
 `
 
 // runCommand is main without the process: it returns the exit status.
@@ -71,16 +89,21 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		case "once":
 			err = runOnce(ctx, *path, stdout, stderr)
 		default:
-			err = checkConfig(*path, stdout)
+			err = checkConfigFile(*path, stdout)
 		}
 	case "demo":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		fs.SetOutput(stderr)
-		serve := fs.Bool("serve", false, "keep the servers and the desk running for a real mail client")
+		var opts demo.Options
+		fs.BoolVar(&opts.Serve, "serve", false, "keep the servers and the desks running for a real mail client")
+		fs.BoolVar(&opts.Verbose, "v", false, "print the full text of every notice")
+		fs.StringVar(&opts.IMAPAddr, "imap", "", "IMAP server address (with --serve default "+demo.DefaultIMAPAddr+")")
+		fs.StringVar(&opts.SinkAddr, "sink", "", "SMTP sink the desks send through (with --serve default "+demo.DefaultSinkAddr+")")
+		fs.StringVar(&opts.SubmitAddr, "submit", "", "SMTP server a mail client sends through (--serve; default "+demo.DefaultSubmitAddr+")")
 		if err := fs.Parse(rest); err != nil {
 			return 2
 		}
-		err = runDemo(ctx, *serve, stdout)
+		err = runDemo(ctx, opts, stdout)
 	case "jobs":
 		if len(rest) == 0 || (rest[0] != "list" && rest[0] != "run") {
 			fmt.Fprintf(stderr, "madoguchi jobs: list or run NAME\n\n%s", usage)
@@ -126,8 +149,14 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return runImport(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "requests", "request", "outbox", "quarantine":
+		return runOps(ctx, cmd, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
 	case "policy":
 		err = printPolicy(stdout)
+	case "version":
+		err = printVersion(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

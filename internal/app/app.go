@@ -15,6 +15,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/forwarding"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/telemetry"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
 	"github.com/madoguchi/madoguchi/mailflow/facility"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
@@ -33,6 +34,9 @@ type Options struct {
 	// Hasher, when set, does the hashing of the desk (NewGroup shares one
 	// between its desks, so the memory of their hashes is kept once).
 	Hasher *secret.Hasher
+	// Telemetry, when set, gets the desk's metrics (NewGroup shares one
+	// between its desks); New makes one of its own otherwise.
+	Telemetry *telemetry.Telemetry
 }
 
 // App is one running desk.
@@ -46,6 +50,7 @@ type App struct {
 	now    func() time.Time
 	// Scheduler runs the desk's jobs (run by Run, or by hand).
 	Scheduler *scheduler.Scheduler
+	tel       *telemetry.Desk
 }
 
 // New opens the database and builds the desk. Close releases it.
@@ -66,6 +71,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		opts.Hasher = newHasher(opts.Hash)
 	}
 	tmpl, err := templates.Load(cfg.Templates.Dir, cfg.Desk.Location)
+	if err == nil {
+		err = desk.CheckTemplates(tmpl, cfg) // a broken override stops the start, not each notice
+	}
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -78,32 +86,40 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 	}
 	a := &App{cfg: cfg, Store: st, log: log, now: now}
+	if opts.Telemetry == nil {
+		opts.Telemetry = newTelemetry(cfg)
+	}
+	a.tel = opts.Telemetry.Desk(cfg.Name, st, now, stallAfter(cfg))
 	a.sender = outbound.New(outbound.Options{
 		Address: cfg.SMTP.Address, TLS: cfg.SMTP.TLS, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 		HeloName: cfg.SMTP.Helo, Timeout: cfg.SMTP.Timeout, Backoff: cfg.SMTP.Backoff, Logger: log.With("part", "sender"),
 		Now: now, TLSConfig: &tls.Config{InsecureSkipVerify: cfg.SMTP.InsecureSkipTLS}, //nolint:gosec // an explicit admin choice
-	}, reportingQueue{Store: st, events: opts.Events, now: now})
+		Replied: a.tel.SMTPReply,
+	}, reportingQueue{Store: st, events: opts.Events, now: now, tel: a.tel})
 	a.Desk = desk.New(desk.Options{
 		Config: cfg, Store: st, Templates: tmpl, Now: now, Logger: log.With("part", "desk"),
 		Events: opts.Events, Hash: opts.Hash, Hasher: opts.Hasher, Enqueued: a.sender.Kick, Facilities: facilities,
+		Counted: a.counted,
 		ForwardingChanged: func() {
 			if err := a.ExportForwarding(context.Background()); err != nil {
 				log.Error("forwarding export failed; the nightly job retries", "err", err)
 			}
 		},
 	})
-	a.Scheduler, err = scheduler.New(scheduler.Options{Location: cfg.Desk.Location, Logger: log.With("part", "scheduler"), Now: now, Log: st},
+	a.Scheduler, err = scheduler.New(scheduler.Options{Location: cfg.Desk.Location, Logger: log.With("part", "scheduler"), Now: now, Log: st, Observe: a.tel.JobRan},
 		scheduler.DeskJobs(scheduler.Deps{Store: st, Desk: a.Desk, Config: cfg, ExportForwarding: a.ExportForwarding, Logger: log})...)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	a.countJobs()
 	a.intake = intake.New(intake.Options{
 		Address: cfg.IMAP.Address, TLS: cfg.IMAP.TLS, Username: cfg.IMAP.Username, Password: cfg.IMAP.Password,
 		Mailbox: cfg.IMAP.Mailbox, Processed: cfg.IMAP.Processed, Quarantine: cfg.IMAP.Quarantine,
 		MaxMessageBytes: cfg.IMAP.MaxMessageBytes, PollInterval: cfg.IMAP.PollInterval, IdleRefresh: cfg.IMAP.IdleRefresh,
 		Logger: log.With("part", "intake"), TLSConfig: &tls.Config{InsecureSkipVerify: cfg.IMAP.InsecureSkipTLS}, //nolint:gosec // an explicit admin choice
-	}, a.Desk)
+		Observe: a.tel.IMAP,
+	}, observedDesk{a.Desk, a.tel})
 	return a, nil
 }
 
@@ -204,9 +220,11 @@ type reportingQueue struct {
 	*store.Store
 	events func(desk.Event)
 	now    func() time.Time
+	tel    *telemetry.Desk
 }
 
 func (q reportingQueue) MarkSent(ctx context.Context, id int64, at time.Time) error {
+	q.tel.Delivered("sent")
 	if err := q.Store.MarkSent(ctx, id, at); err != nil {
 		return err
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"sync"
 
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/secret"
+	"github.com/madoguchi/madoguchi/internal/telemetry"
 )
 
 // Group is every desk one process serves (config desks:), each with its
@@ -15,11 +18,24 @@ import (
 type Group struct {
 	Apps   []*App
 	hasher *secret.Hasher // shared by the desks: the memory of their hashes is kept once
+	// Telemetry holds the desks' metrics and health (served by Run on
+	// http.address).
+	Telemetry *telemetry.Telemetry
+	cfg       *config.Config
+	log       *slog.Logger
+	ln        net.Listener // see Listen
 }
 
 // NewGroup opens every desk of cfg.
 func NewGroup(ctx context.Context, cfg *config.Config, opts Options) (*Group, error) {
-	g := &Group{}
+	g := &Group{cfg: cfg, log: opts.Logger}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Telemetry == nil {
+		opts.Telemetry = newTelemetry(cfg)
+	}
+	g.Telemetry = opts.Telemetry
 	if opts.Hasher == nil {
 		g.hasher = newHasher(opts.Hash)
 		opts.Hasher = g.hasher
@@ -64,8 +80,13 @@ func (g *Group) Once(ctx context.Context) (Summary, error) {
 	return total, nil
 }
 
-// Run runs every desk until ctx ends.
+// Run runs every desk, and the HTTP listener when configured, until ctx
+// ends.
 func (g *Group) Run(ctx context.Context) error {
+	waitHTTP, err := g.serveHTTP(ctx)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(g.Apps))
 	for i, a := range g.Apps {
@@ -78,7 +99,7 @@ func (g *Group) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, waitHTTP())...)
 }
 
 // Desk finds a desk by name.

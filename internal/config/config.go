@@ -4,18 +4,15 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/mail"
 	"os"
-	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/robfig/cron/v3"
 )
 
 // Config is the whole configuration file. The yaml tags are the key names
@@ -52,6 +49,10 @@ type Config struct {
 	Institutions  []Institution `yaml:"institutions_with_staff"`
 	Log           Log           `yaml:"log"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	HTTP          HTTP          `yaml:"http"`
+
+	// src is where this desk's keys are written, to place its problems.
+	src *source
 }
 
 // Desk describes the registration desk itself.
@@ -162,6 +163,19 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
+// HTTP is the optional listener for Prometheus (/metrics) and health
+// checks (/healthz), one per process: the top level's is used.
+type HTTP struct {
+	Address string     `yaml:"address"` // host:port; empty (the default) listens nowhere
+	Health  HTTPHealth `yaml:"health"`
+}
+
+// HTTPHealth are the limits past which /healthz answers 503.
+type HTTPHealth struct {
+	IMAPDownAfter time.Duration `yaml:"imap_down_after"` // default 5m
+	NoticeAge     time.Duration `yaml:"notice_age"`      // default 15m
+}
+
 // OperatorAuthRequired reports whether operator commands need a trusted
 // Authentication-Results header (the default).
 func (c *Config) OperatorAuthRequired() bool {
@@ -253,144 +267,14 @@ func Load(path string) (*Config, error) {
 	return Parse(data, os.Getenv)
 }
 
-// Parse decodes, fills defaults and validates. getenv supplies the
-// *_env secrets so tests need no process environment.
+// Parse decodes, fills defaults and validates every desk. getenv supplies
+// the *_env secrets so tests need no process environment.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
-	var raw map[string]any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, Problems{err.Error()}
-	}
-	desks, hasDesks := raw["desks"]
-	if hasDesks {
-		delete(raw, "desks")
-		var err error
-		if data, err = yaml.Marshal(raw); err != nil {
-			return nil, Problems{err.Error()}
-		}
-	}
-	c, err := parseOne(data, getenv)
-	if err != nil || !hasDesks {
-		return c, err
-	}
-	list, ok := desks.([]any)
-	if !ok {
-		return nil, Problems{"desks: must be a list of desks (each a set of keys that override the top level)"}
-	}
-	var problems Problems
-	names := map[string]bool{c.Name: true}
-	for i, d := range list {
-		entry, ok := d.(map[string]any)
-		if !ok {
-			problems = append(problems, fmt.Sprintf("desks[%d]: must be a mapping of keys", i))
-			continue
-		}
-		merged := mergeMaps(raw, entry)
-		// Each desk keeps its own database unless told otherwise.
-		if _, set := lookup(entry, "database", "path"); !set {
-			name, _ := entry["name"].(string)
-			if name == "" {
-				name = fmt.Sprintf("desk%d", i+1)
-			}
-			base := c.Database.Path
-			ext := filepath.Ext(base)
-			setPath(merged, strings.TrimSuffix(base, ext)+"-"+name+ext, "database", "path")
-		}
-		out, err := yaml.Marshal(merged)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("desks[%d]: %v", i, err))
-			continue
-		}
-		dc, err := parseOne(out, getenv)
-		var ps Problems
-		if errors.As(err, &ps) {
-			for _, p := range ps {
-				problems = append(problems, fmt.Sprintf("desks[%d].%s", i, p))
-			}
-			continue
-		} else if err != nil {
-			problems = append(problems, fmt.Sprintf("desks[%d]: %v", i, err))
-			continue
-		}
-		if names[dc.Name] {
-			problems = append(problems, fmt.Sprintf("desks[%d].name: %q is used by another desk; give each desk its own name", i, dc.Name))
-		}
-		names[dc.Name] = true
-		for _, other := range c.AllDesks() {
-			if other.Database.Path == dc.Database.Path {
-				problems = append(problems, fmt.Sprintf("desks[%d].database.path: %s is used by another desk", i, dc.Database.Path))
-			}
-		}
-		c.Desks = append(c.Desks, dc)
-	}
-	if len(problems) > 0 {
-		return nil, problems
-	}
-	return c, nil
-}
-
-// mergeMaps overlays b on a (recursively for mappings); a is not changed.
-func mergeMaps(a, b map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		if bm, ok := v.(map[string]any); ok {
-			if am, ok := out[k].(map[string]any); ok {
-				out[k] = mergeMaps(am, bm)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
-}
-
-func lookup(m map[string]any, keys ...string) (any, bool) {
-	var cur any = m
-	for _, k := range keys {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = mm[k]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-func setPath(m map[string]any, v any, keys ...string) {
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-		} else {
-			next = mergeMaps(next, nil)
-		}
-		m[k] = next
-		m = next
-	}
-	m[keys[len(keys)-1]] = v
-}
-
-func parseOne(data []byte, getenv func(string) string) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	// An empty file decodes to io.EOF: let validation name the missing keys.
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, Problems(te.Errors)
-		}
-		return nil, Problems{err.Error()}
-	}
-	c.applyDefaults()
-	if p := c.validate(getenv); len(p) > 0 {
+	c, findings := Check(data, getenv)
+	if p := findings.Problems(); p != nil {
 		return nil, p
 	}
-	return &c, nil
+	return c, nil
 }
 
 func (c *Config) applyDefaults() {
@@ -450,6 +334,8 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.AccessCodes.MaxTries, 3)
 	setDefault(&c.AccessCodes.Digits, 10)
 	setDefault(&c.ShutdownGrace, 20*time.Second)
+	setDefault(&c.HTTP.Health.IMAPDownAfter, 5*time.Minute)
+	setDefault(&c.HTTP.Health.NoticeAge, 15*time.Minute)
 }
 
 // setDefault fills an unset key (zero, or blank text) with its default.
@@ -460,10 +346,9 @@ func setDefault[T comparable](field *T, value T) {
 	}
 }
 
-func (c *Config) validate(getenv func(string) string) Problems {
-	var p Problems
+func (c *Config) validate(getenv func(string) string, f *Findings) {
 	add := func(key, format string, args ...any) {
-		p = append(p, key+": "+fmt.Sprintf(format, args...))
+		f.Add(c, key, format, args...)
 	}
 	checkAddress := func(key, v string) {
 		if v == "" {
@@ -549,7 +434,11 @@ func (c *Config) validate(getenv func(string) string) Problems {
 
 	checkHostPort("smtp.address", c.SMTP.Address)
 	checkOneOf("smtp.tls", c.SMTP.TLS, "none", "starttls", "tls")
-	secret("smtp.password", &c.SMTP.Password, c.SMTP.PasswordEnv)
+	// Without AUTH no password is sent: an inherited password_env must not
+	// demand its variable.
+	if c.SMTP.Username != "" {
+		secret("smtp.password", &c.SMTP.Password, c.SMTP.PasswordEnv)
+	}
 	if c.SMTP.Username != "" && c.SMTP.Password == "" && c.SMTP.PasswordEnv == "" {
 		add("smtp.password", "is required when smtp.username is set")
 	}
@@ -605,5 +494,40 @@ func (c *Config) validate(getenv func(string) string) Problems {
 	}
 	checkOneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	checkOneOf("log.format", c.Log.Format, "text", "json")
-	return p
+	if c.HTTP.Address != "" {
+		checkHostPort("http.address", c.HTTP.Address)
+	}
+	// A working connection is heard from at least every poll interval.
+	if c.HTTP.Health.IMAPDownAfter <= c.IMAP.PollInterval {
+		add("http.health.imap_down_after", "%s must be longer than imap.poll_interval (%s)", c.HTTP.Health.IMAPDownAfter, c.IMAP.PollInterval)
+	}
+	if c.HTTP.Health.NoticeAge < time.Second {
+		add("http.health.notice_age", "%s is too short (at least 1s)", c.HTTP.Health.NoticeAge)
+	}
+	if strings.ContainsAny(c.Name, "/\\ \t") {
+		add("name", "%q must not contain slashes or spaces (it names the desk's files and `jobs run DESK/JOB`)", c.Name)
+	}
+	schedules := map[string]string{"jobs.expire_codes": c.Jobs.ExpireCodes, "jobs.reminders": c.Jobs.Reminders,
+		"jobs.forwarding": c.Jobs.Forwarding, "jobs.digest": c.Jobs.Digest}
+	if c.Service == "facility" {
+		schedules["facility.verify_reminders"] = c.Facility.VerifyReminders
+	}
+	for _, key := range sortedKeys(schedules) {
+		if _, err := cronSpec.Parse(schedules[key]); err != nil {
+			add(key, "%q is not a cron schedule (minute hour day-of-month month day-of-week, or @every 1m): %v", schedules[key], err)
+		}
+	}
+}
+
+// cronSpec parses schedules exactly as the scheduler does (its parser in
+// scheduler/scheduler.go): a schedule accepted here is accepted at start.
+var cronSpec = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

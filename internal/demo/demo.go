@@ -3,6 +3,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,18 +47,61 @@ const (
 	operator     = "ops@madoguchi.example"
 )
 
+// Options say how the demo runs.
+type Options struct {
+	// Serve keeps the servers and the desks running after the script,
+	// for a person with a real mail client.
+	Serve bool
+	// Verbose prints the full text of every notice, not only its subject.
+	Verbose bool
+	// IMAPAddr, SinkAddr and SubmitAddr are where the IMAP server, the SMTP
+	// sink the desks send through, and the SMTP server a mail client
+	// submits to listen; "" means a free port, or with Serve the fixed
+	// Default* ports, so that a mail client's settings keep working.
+	IMAPAddr, SinkAddr, SubmitAddr string
+}
+
+// The ports of a served demo.
+const (
+	DefaultIMAPAddr   = "127.0.0.1:1143"
+	DefaultSinkAddr   = "127.0.0.1:1025"
+	DefaultSubmitAddr = "127.0.0.1:1587"
+)
+
+// The account a person opens with a mail client: every notice the desks
+// send lands in its INBOX, whoever it is addressed to, so one client shows
+// both sides of each conversation.
+const (
+	personUser     = "you"
+	personPassword = "you"
+	personAddress  = "you@madoguchi.example"
+)
+
 // Run seeds the mailbox, runs the desk until every message is handled,
-// and prints a transcript. With serve it then keeps everything running
-// until ctx ends, for a person with a real mail client.
-func Run(ctx context.Context, serve bool, out io.Writer) error {
-	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{deskUser: deskPassword, facilityUser: facilityPassword}})
+// and prints a transcript. With opts.Serve it then keeps everything
+// running until ctx ends, for a person with a real mail client.
+func Run(ctx context.Context, opts Options, out io.Writer) error {
+	if opts.Serve {
+		opts.IMAPAddr = cmp.Or(opts.IMAPAddr, DefaultIMAPAddr)
+		opts.SinkAddr = cmp.Or(opts.SinkAddr, DefaultSinkAddr)
+		opts.SubmitAddr = cmp.Or(opts.SubmitAddr, DefaultSubmitAddr)
+	}
+	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Addr: opts.IMAPAddr,
+		Users: map[string]string{deskUser: deskPassword, facilityUser: facilityPassword, personUser: personPassword}})
 	if err != nil {
-		return fmt.Errorf("start IMAP server: %w", err)
+		return fmt.Errorf("start IMAP server on %s: %w", cmp.Or(opts.IMAPAddr, "a free port"), err)
 	}
 	defer imapSrv.Close()
-	sink, err := loopback.StartSMTP(loopback.SinkOptions{})
+	// Every notice also lands in the person's INBOX (a demo has no real
+	// recipients), so a mail client shows what the desks answered.
+	toPerson := func(m loopback.Received) {
+		if err := imapSrv.Append(personUser, "INBOX", m.Data); err != nil {
+			fmt.Fprintf(out, "   (could not put a notice into %s's INBOX: %v)\n", personUser, err)
+		}
+	}
+	sink, err := loopback.StartSMTP(loopback.SinkOptions{Addr: opts.SinkAddr, Deliver: toPerson})
 	if err != nil {
-		return fmt.Errorf("start SMTP sink: %w", err)
+		return fmt.Errorf("start SMTP sink on %s: %w", cmp.Or(opts.SinkAddr, "a free port"), err)
 	}
 	defer sink.Close()
 	dir, err := os.MkdirTemp("", "madoguchi-demo-")
@@ -85,19 +129,44 @@ func Run(ctx context.Context, serve bool, out io.Writer) error {
 	defer g.Close()
 	a := g.Apps[0]
 
-	d := &driver{imap: imapSrv, sink: sink, app: a, group: g, p: p}
+	d := &driver{imap: imapSrv, sink: sink, app: a, group: g, p: p, verbose: opts.Verbose}
 	if err := d.script(ctx); err != nil {
 		return err
 	}
 	if err := d.check(ctx); err != nil {
 		return err
 	}
-	if !serve {
+	if !opts.Serve {
 		return nil
 	}
-	fmt.Fprintf(out, "\nServing until interrupted (Ctrl-C). Connect a mail client:\n  IMAP %s  user %q password %q (no TLS)\n  the desk answers through the SMTP sink at %s\n  write to %s; operator replies from %s are trusted in this demo\n",
-		imapSrv.Addr, deskUser, deskPassword, sink.Addr, deskAddress, operator)
-	fmt.Fprintf(out, "  the facility desk: IMAP user %q password %q, write to %s\n", facilityUser, facilityPassword, facilityAddress)
+	// Mail a client submits goes into the INBOX of the desk it is
+	// addressed to, as the desks' real MX would put it.
+	submit, err := loopback.StartSMTP(loopback.SinkOptions{Addr: opts.SubmitAddr, Deliver: func(m loopback.Received) {
+		for _, to := range m.To {
+			user := map[string]string{deskAddress: deskUser, facilityAddress: facilityUser}[strings.ToLower(to)]
+			if user == "" {
+				continue
+			}
+			if err := imapSrv.Append(user, "INBOX", m.Data); err != nil {
+				fmt.Fprintf(out, "   (could not deliver to %s: %v)\n", to, err)
+			}
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("start the submission server on %s: %w", opts.SubmitAddr, err)
+	}
+	defer submit.Close()
+	fmt.Fprintf(out, `
+Serving until interrupted (Ctrl-C). Set up a mail client with this account:
+  IMAP     %s  user %q  password %q  (no TLS)
+  SMTP     %s  (no TLS, no authentication needed)
+  address  %s
+Every notice either desk sends lands in that INBOX, whoever it is addressed to.
+Write to %s (the ID desk) or %s (the facility desk);
+the desks answer within seconds. To act as an operator, send from %s
+(this demo trusts operators by their From header; a real installation proves
+them by its MX's Authentication-Results).
+`, imapSrv.Addr, personUser, personPassword, submit.Addr, personAddress, deskAddress, facilityAddress, operator)
 	go d.echoSink(ctx)
 	if err := g.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -141,6 +210,8 @@ type driver struct {
 	group *app.Group
 	p     *printer
 	seen  int // sink messages already printed
+	// verbose prints each notice's full text.
+	verbose bool
 }
 
 func (d *driver) deliver(m samples.Mail) error {
@@ -300,8 +371,28 @@ func (d *driver) printSink() {
 	msgs := d.sink.Messages()
 	for _, m := range msgs[d.seen:] {
 		fmt.Fprintf(d.p.out, "   SMTP sink <- %s\n", summarize(m))
+		if d.verbose {
+			fmt.Fprintln(d.p.out, fullText(m))
+		}
 	}
 	d.seen = len(msgs)
+}
+
+// fullText is a notice as its reader sees it: the decoded text, indented,
+// with its attachments named.
+func fullText(m loopback.Received) string {
+	msg, err := message.Parse(strings.NewReader(string(m.Data)), message.DefaultLimits())
+	if err != nil {
+		return "      (unreadable: " + err.Error() + ")"
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(msg.Text, "\n"), "\n") {
+		b.WriteString("      | " + line + "\n")
+	}
+	for _, a := range msg.Attachments {
+		fmt.Fprintf(&b, "      | [attached: %s, %s, %d bytes]\n", a.Filename, a.SniffedType, a.Size)
+	}
+	return b.String()
 }
 
 func (d *driver) echoSink(ctx context.Context) {
@@ -325,39 +416,49 @@ func summarize(m loopback.Received) string {
 	return fmt.Sprintf("to %s: %s", strings.Join(m.To, ", "), subject)
 }
 
-// check fails the demo unless the mailbox is empty and every notice went.
+// check fails the demo unless both desks' mailboxes are empty and every
+// notice went, and prints what each desk did.
 func (d *driver) check(ctx context.Context) error {
-	left, err := d.imap.List(deskUser, "INBOX")
-	if err != nil {
-		return err
+	fmt.Fprintln(d.p.out, "== summary ==")
+	users := map[string]string{d.group.Apps[0].Name(): deskUser}
+	if len(d.group.Apps) > 1 {
+		users[d.group.Apps[1].Name()] = facilityUser
 	}
-	facilityLeft, err := d.imap.List(facilityUser, "INBOX")
-	if err != nil {
-		return err
-	}
-	left = append(left, facilityLeft...)
-	processed, err := d.imap.List(deskUser, "Processed")
-	if err != nil {
-		return err
-	}
-	var pending []store.OutboxEntry
+	var leftAll, pendingAll int
 	for _, a := range d.group.Apps {
-		rows, err := a.Store.Outbox(ctx, store.OutboxPending)
+		user := users[a.Name()]
+		left, err := d.imap.List(user, "INBOX")
 		if err != nil {
 			return err
 		}
-		pending = append(pending, rows...)
-	}
-	fmt.Fprintf(d.p.out, "== summary ==\n   INBOX: %d left; Processed: %d messages; outbox pending: %d\n", len(left), len(processed), len(pending))
-	for _, m := range processed {
-		if strings.Contains(string(m), "Gk7vQz2x#Lp") || strings.Contains(string(m), "Rw9mTq4z!Hv") {
-			return errors.New("a password reached the processed folder")
+		processed, err := d.imap.List(user, "Processed")
+		if err != nil {
+			return err
 		}
+		quarantined, _ := d.imap.List(user, "Quarantine")
+		rows, err := a.Store.Outbox(ctx, "")
+		if err != nil {
+			return err
+		}
+		count := map[string]int{}
+		for _, r := range rows {
+			count[r.State]++
+		}
+		fmt.Fprintf(d.p.out, "   desk %-9s INBOX %d left; Processed %d, Quarantine %d; notices sent %d, pending %d, held back %d, failed %d\n",
+			a.Name(), len(left), len(processed), len(quarantined), count[store.OutboxSent], count[store.OutboxPending],
+			count[store.OutboxSuppressed], count[store.OutboxFailed])
+		for _, m := range processed {
+			if strings.Contains(string(m), "Gk7vQz2x#Lp") || strings.Contains(string(m), "Rw9mTq4z!Hv") {
+				return errors.New("a password reached the processed folder")
+			}
+		}
+		leftAll += len(left)
+		pendingAll += count[store.OutboxPending]
 	}
-	if len(left) != 0 || len(pending) != 0 {
-		return fmt.Errorf("demo incomplete: %d messages left in INBOX, %d notices pending", len(left), len(pending))
+	if leftAll != 0 || pendingAll != 0 {
+		return fmt.Errorf("demo incomplete: %d messages left in the INBOXes, %d notices pending", leftAll, pendingAll)
 	}
-	fmt.Fprintln(d.p.out, "   passwords appear nowhere in the processed folder (masked copies)")
+	fmt.Fprintln(d.p.out, "   passwords appear nowhere in the processed folders (masked copies)")
 	return nil
 }
 

@@ -29,6 +29,7 @@ type IMAPOptions struct {
 	DisableMove bool              // server does not advertise MOVE (to test COPY+\Deleted+EXPUNGE)
 	DisableIdle bool              // server does not advertise IDLE (to test polling)
 	Logger      *slog.Logger      // server-side errors; nil means slog.Default()
+	Addr        string            // where to listen; "" means 127.0.0.1 on a free port
 }
 
 // IMAPServer is a running in-memory IMAP server.
@@ -96,7 +97,7 @@ func StartIMAP(opts IMAPOptions) (*IMAPServer, error) {
 		InsecureAuth: true,
 	})
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listenAddr(opts.Addr))
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}

@@ -23,6 +23,10 @@ type SinkOptions struct {
 	// are recorded with their size only, so a benchmark's sink does not
 	// hold every notice in the memory it measures.
 	KeepData func(to []string) bool
+	// Deliver, when set, is called with every accepted message (after it
+	// is recorded), e.g. to put it into an IMAP mailbox.
+	Deliver func(Received)
+	Addr    string // where to listen; "" means 127.0.0.1 on a free port
 }
 
 // Received is one message the sink accepted.
@@ -40,6 +44,7 @@ type SMTPSink struct {
 
 	reject   map[string]int // lower-cased addresses
 	keep     func(to []string) bool
+	deliver  func(Received)
 	tempFail atomic.Bool
 	srv      *smtp.Server
 	ln       *trackingListener
@@ -53,7 +58,8 @@ type SMTPSink struct {
 	closeErr  error
 }
 
-// StartSMTP starts an SMTP sink on 127.0.0.1 on a free port. It accepts
+// StartSMTP starts an SMTP sink (on 127.0.0.1 on a free port unless
+// opts.Addr says where). It accepts
 // mail with or without AUTH PLAIN (any credentials).
 func StartSMTP(opts SinkOptions) (*SMTPSink, error) {
 	log := opts.Logger
@@ -63,6 +69,7 @@ func StartSMTP(opts SinkOptions) (*SMTPSink, error) {
 	s := &SMTPSink{
 		reject:  make(map[string]int, len(opts.RejectRecipients)),
 		keep:    opts.KeepData,
+		deliver: opts.Deliver,
 		served:  make(chan struct{}),
 		arrived: make(chan struct{}),
 	}
@@ -77,7 +84,7 @@ func StartSMTP(opts SinkOptions) (*SMTPSink, error) {
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = printfLogger{log.With("server", "smtp")}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listenAddr(opts.Addr))
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
@@ -190,7 +197,18 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		rcvd.Data = nil
 	}
 	ss.sink.record(rcvd)
+	if ss.sink.deliver != nil {
+		ss.sink.deliver(rcvd)
+	}
 	return nil
+}
+
+// listenAddr is addr, or a free port on 127.0.0.1 when addr is empty.
+func listenAddr(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
 }
 
 func (ss *sinkSession) Reset() {

@@ -268,6 +268,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.queryRow(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
+	// Before anything changes: a database from a newer binary is refused,
+	// one about to be migrated is copied to <db>.before-vNNNN.
+	if err := s.prepareMigration(ctx, current); err != nil {
+		return err
+	}
 	for _, e := range entries {
 		version, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
 		if err != nil {

@@ -62,6 +62,15 @@ type Options struct {
 	// ForwardingChanged, when set, is called after a commit that started
 	// or ended a forwarding, so the mail server's map is written again.
 	ForwardingChanged func()
+	// Counted, when set, is told what each newly handled message came to,
+	// after its commit: for metrics, so it must only count.
+	Counted func(Tally)
+}
+
+// Tally is what handling one message came to.
+type Tally struct {
+	Outcome string // answered, ignored, quarantined, duplicate
+	Refused string // the limit that refused it: "requests" or "hashes" (the hourly hashing budget); "" for none
 }
 
 // Desk processes messages. It implements intake.Processor.
@@ -78,6 +87,7 @@ type Desk struct {
 	limits message.Limits
 	// onForwarding is Options.ForwardingChanged.
 	onForwarding func()
+	counted      func(Tally)
 	facilities   *facility.List
 	pre          prehashed
 	budget       hashBudget
@@ -91,7 +101,7 @@ func New(opts Options) *Desk {
 	d := &Desk{
 		cfg: opts.Config, store: opts.Store, tmpl: opts.Templates, now: opts.Now, log: opts.Logger,
 		events: opts.Events, hash: opts.Hash, kick: opts.Enqueued, onForwarding: opts.ForwardingChanged,
-		facilities: opts.Facilities, rules: policy.New(),
+		facilities: opts.Facilities, rules: policy.New(), counted: opts.Counted,
 		refPattern: regexp.MustCompile(`\[\s*(` + regexp.QuoteMeta(opts.Config.Desk.ReferencePrefix) + `-\d{4}-\d{6})\s*\]`),
 	}
 	if d.now == nil {
@@ -138,6 +148,7 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	d.pre.await(ctx, hash)
 	var queued int
 	var forwarding bool
+	var tally Tally
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
 		if seen, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID); err == nil {
 			disp = recordedDisposition(seen)
@@ -152,6 +163,7 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 			return err
 		}
 		disp, queued, forwarding = res.disposition, res.queued, res.forwarding
+		tally = Tally{Outcome: res.outcome, Refused: res.refused}
 		return nil
 	})
 	if err != nil {
@@ -162,6 +174,9 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	}
 	if forwarding && d.onForwarding != nil {
 		d.onForwarding()
+	}
+	if tally.Outcome != "" && d.counted != nil {
+		d.counted(tally)
 	}
 	return disp, nil
 }
@@ -204,6 +219,8 @@ type result struct {
 	disposition intake.Disposition
 	queued      int
 	forwarding  bool
+	outcome     string
+	refused     string // see Tally
 }
 
 // handleSafely turns a panic in a handler into a quarantined message: one
@@ -317,7 +334,7 @@ func (d *Desk) finish(in *inbound, outcome, reason string) (result, error) {
 			return result{}, err
 		}
 	}
-	return result{disposition: disp, queued: in.queued, forwarding: in.forwardingChanged}, nil
+	return result{disposition: disp, queued: in.queued, forwarding: in.forwardingChanged, outcome: outcome, refused: in.refused}, nil
 }
 
 func (d *Desk) duplicate(in *inbound, orig *store.Seen) (result, error) {
@@ -338,7 +355,7 @@ func (d *Desk) duplicate(in *inbound, orig *store.Seen) (result, error) {
 	if _, err := in.tx.RecordSeen(seen); err != nil {
 		return result{}, err
 	}
-	return result{disposition: disp}, nil
+	return result{disposition: disp, outcome: outcomeDuplicate}, nil
 }
 
 // Lane puts replies on a thread (access codes, operator commands, signed
@@ -381,6 +398,7 @@ func (d *Desk) spendHash(in *inbound) (capped bool, err error) {
 		return false, err
 	}
 	if !ok {
+		in.refused = "hashes"
 		return true, nil
 	}
 	return false, d.recordHash(in)

@@ -41,6 +41,8 @@ type inbound struct {
 	fromRecord bool
 	// parsedForm is the body's form, read once (see form).
 	parsedForm *forms.Form
+	// refused names the limit that refused the message (see Tally).
+	refused string
 }
 
 // form is the body's form, parsed on first use and kept: handlers, the
@@ -261,6 +263,10 @@ func applicantName(r *store.Request) string {
 }
 
 // stateText describes a request state for applicants and operators.
+// StateText is a request state in words, in lang ("ja" or "en"), as the
+// notices and the operators' commands show it.
+func StateText(lang, state string) string { return stateText(lang, state) }
+
 func stateText(lang, state string) string {
 	ja := map[string]string{
 		store.StateAwaitingDocuments:    "署名した申請書の到着待ち",

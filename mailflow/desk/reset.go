@@ -379,6 +379,9 @@ func (d *Desk) formRefused(in *inbound, kind forms.Kind, problems []rules.Proble
 // tooManyRequests answers a sender over a limit once per message; nothing
 // is looked up, hashed or mailed to anyone else.
 func (d *Desk) tooManyRequests(in *inbound, reason, detail string) (result, error) {
+	if in.refused == "" { // a spent hashing budget says so itself
+		in.refused = "requests"
+	}
 	if err := in.tx.Audit(in.now, "desk", 0, "rate_limited", reason+": "+detail); err != nil {
 		return result{}, err
 	}

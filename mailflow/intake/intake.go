@@ -59,6 +59,30 @@ type Processor interface {
 	ReplacementsFiled(ctx context.Context, ds []Delivery) error
 }
 
+// FailureKeeper is optionally implemented by a Processor: it keeps the
+// failed attempts at handling each message where they survive a restart,
+// so that a message whose handling fails (Process returns an error) waits
+// its turn with a growing delay, and ends in Quarantine after a few
+// attempts, while the rest of the mailbox is handled. Without one, such a
+// message is left in the mailbox and tried again at the next pass.
+type FailureKeeper interface {
+	// ProcessFailed records that Process failed for d with cause. An error
+	// means the failure could not be recorded, which stops the pass.
+	ProcessFailed(ctx context.Context, d Delivery, cause error) (Failure, error)
+	// RetriesNotDue lists the messages of mailbox (at uidValidity) whose
+	// next attempt is still to come: a pass leaves them unread.
+	RetriesNotDue(ctx context.Context, mailbox string, uidValidity uint32) ([]uint32, error)
+}
+
+// Failure is what a FailureKeeper made of a failed attempt.
+type Failure struct {
+	Attempts int       // failed attempts so far, this one included
+	RetryAt  time.Time // next attempt; zero when the message is to be filed now as Disposition
+	// Disposition files a message given up (quarantined, with the reason),
+	// or one the Processor had recorded after all.
+	Disposition Disposition
+}
+
 // Envelope is what intake knows of a message before reading its body.
 type Envelope struct {
 	UID       uint32
@@ -95,11 +119,15 @@ type Options struct {
 	Quarantine         string        // default Quarantine
 	MaxMessageBytes    int64         // default 25 MiB; larger messages are handed over as their header only
 	PollInterval       time.Duration // default 1m; used when the server has no IDLE, and as a safety poll
-	IdleRefresh        time.Duration // default 25m: re-issue IDLE before the 29-minute limit (RFC 2177)
+	IdleRefresh        time.Duration // default 4m: end IDLE and send NOOP this often (under RFC 2177's 29 minutes), so a silent server is noticed
+	CommandTimeout     time.Duration // default 30s: a server that leaves a command unanswered this long is given up and the connection replaced
 	BackoffMin         time.Duration // default 1s: first delay before reconnecting
 	BackoffMax         time.Duration // default 1m: longest delay before reconnecting
 	Logger             *slog.Logger  // default slog.Default()
 	TLSConfig          *tls.Config   // for "starttls" and "tls"; ServerName defaults to the host of Address
+
+	// Observe, when set, hears how the connection fares (see observe).
+	Observe func(connected bool)
 }
 
 // Intake reads one mailbox. Run one Drain or Run at a time: a second reader
@@ -124,7 +152,8 @@ func New(opts Options, p Processor) *Intake {
 	setDefault(&opts.Quarantine, "Quarantine")
 	setDefault(&opts.MaxMessageBytes, defaultMaxMessageBytes)
 	setDefault(&opts.PollInterval, time.Minute)
-	setDefault(&opts.IdleRefresh, 25*time.Minute)
+	setDefault(&opts.IdleRefresh, 4*time.Minute)
+	setDefault(&opts.CommandTimeout, 30*time.Second)
 	setDefault(&opts.BackoffMin, time.Second)
 	setDefault(&opts.BackoffMax, time.Minute)
 	opts.BackoffMax = max(opts.BackoffMax, opts.BackoffMin)
@@ -177,6 +206,7 @@ func (in *Intake) Run(ctx context.Context) error {
 		}
 		delay := in.backoff(failures)
 		failures++
+		in.observe(false)
 		in.log.Warn("mailbox connection interrupted; reconnecting", "err", err, "retry_in", delay)
 		t := time.NewTimer(delay)
 		select {
@@ -206,6 +236,7 @@ func (in *Intake) serve(ctx context.Context) (healthy bool, err error) {
 			return healthy, err
 		}
 		healthy = true
+		in.observe(true)
 		if err := in.waitForMail(ctx, s); err != nil {
 			return healthy, err
 		}

@@ -16,6 +16,7 @@ func (in *Intake) waitForMail(ctx context.Context, s *session) error {
 	poll := time.NewTimer(in.opts.PollInterval)
 	defer poll.Stop()
 	if !s.canIdle() {
+		s.conn.nothingDue() // silence is normal until the next poll
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -31,7 +32,8 @@ func (in *Intake) waitForMail(ctx context.Context, s *session) error {
 			return err
 		}
 		// IDLE reached IdleRefresh: prove the connection still answers
-		// before idling again, so a dead one is noticed and replaced.
+		// before idling again, so a dead or silent one is noticed and
+		// replaced (DONE and NOOP each have the command deadline).
 		if err := s.c.Noop().Wait(); err != nil {
 			return fmt.Errorf("noop: %w", err)
 		}
@@ -45,6 +47,9 @@ func (in *Intake) idleOnce(ctx context.Context, s *session, poll <-chan time.Tim
 	if err != nil {
 		return false, fmt.Errorf("start idle: %w", err)
 	}
+	// The server may say nothing while idling: the refresh timer, not the
+	// command deadline, bounds how long a silent server goes unnoticed.
+	s.conn.nothingDue()
 	refresh := time.NewTimer(in.opts.IdleRefresh)
 	defer refresh.Stop()
 	select {

@@ -52,6 +52,10 @@ type Options struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 	TLSConfig *tls.Config
+	// Replied, when set, is told the code of every reply the sender acts
+	// on (0: none came, the connection failed or timed out): for metrics,
+	// so it must only count.
+	Replied func(code int)
 }
 
 const (
@@ -387,6 +391,7 @@ func (c *conn) deliver(ctx context.Context, n store.Notice) (state, error) {
 			if ctx.Err() != nil {
 				return stateNone, ctx.Err()
 			}
+			s.replied(err)
 			o = outcome{st: stateRetry, reason: "connect: " + err.Error()}
 			break
 		}
@@ -493,6 +498,7 @@ func (c *conn) transact(from string, rcpts []string, raw []byte) outcome {
 	}
 	w, err := cl.Data()
 	if err != nil {
+		c.s.replied(err)
 		o := classify("DATA", err)
 		o.early = true
 		c.reset(cl, &o)
@@ -508,7 +514,9 @@ func (c *conn) transact(from string, rcpts []string, raw []byte) outcome {
 		c.commit.Lock()
 		o.committing = true
 	}
-	if err := w.Close(); err != nil {
+	err = w.Close()
+	c.s.replied(err)
+	if err != nil {
 		// After the final dot the transaction is over either way (no
 		// RSET), and a lost reply leaves it unknown whether the server
 		// took the message: the stable Message-ID covers a resend.
@@ -524,6 +532,7 @@ func (c *conn) transact(from string, rcpts []string, raw []byte) outcome {
 // outcome with st == stateNone when at least one recipient was accepted.
 func (c *conn) envelope(cl *smtp.Client, from string, rcpts []string) outcome {
 	if err := cl.Mail(from); err != nil {
+		c.s.replied(err)
 		o := classify("MAIL FROM", err)
 		c.reset(cl, &o)
 		return o
@@ -532,6 +541,7 @@ func (c *conn) envelope(cl *smtp.Client, from string, rcpts []string) outcome {
 	var refusedOutcomes []outcome
 	for _, r := range rcpts {
 		if err := cl.Rcpt(r); err != nil {
+			c.s.replied(err)
 			o := classify("RCPT TO <"+r+">", err)
 			if o.lost {
 				return o
@@ -562,6 +572,24 @@ func (c *conn) reset(cl *smtp.Client, o *outcome) {
 	if err := cl.Reset(); err != nil {
 		o.lost = true
 	}
+}
+
+// replied reports a reply to Options.Replied: err nil is the server's
+// acceptance, a textproto.Error carries the code, anything else means no
+// reply came.
+func (s *Sender) replied(err error) {
+	if s.opts.Replied == nil {
+		return
+	}
+	code := 250
+	if err != nil {
+		code = 0
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			code = te.Code
+		}
+	}
+	s.opts.Replied(code)
 }
 
 // classify turns an SMTP error into an outcome: 5xx is permanent, 4xx and
