@@ -45,11 +45,22 @@ func TestApplyRuntime(t *testing.T) {
 		}
 	}
 
+	// No limit configured and none in the environment: the collector
+	// keeps GOGC, or the heap would grow without bound.
+	debug.SetGCPercent(100)
+	applyRuntime(&config.Config{MemoryLimit: -1})
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC %d without any memory limit, want 100", got)
+	}
+
 	runtime.GOMAXPROCS(procs)
 	debug.SetMemoryLimit(limit)
 	t.Setenv("GOMAXPROCS", "1")
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	applyRuntime(&config.Config{MemoryLimit: 64 << 20})
+	if got := debug.SetGCPercent(100); got != -1 {
+		t.Errorf("GOGC %d under GOMEMLIMIT, want off", got)
+	}
 	if got := runtime.GOMAXPROCS(0); got != procs {
 		t.Errorf("GOMAXPROCS %d with GOMAXPROCS set in the environment, want it left at %d", got, procs)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,6 +64,8 @@ smtp:
 database:
   path: %s
 operators: [%s]
+http:
+  address: "127.0.0.1:0"
 operator_auth:
   authserv_id: %s
 limits:
@@ -110,7 +113,9 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 		return nil, err
 	}
 	var sent atomic.Int64 // notices the sender handed to the sink
-	a, err := app.New(ctx, cfg, app.Options{Events: func(e desk.Event) {
+	// As the daemon runs: a group with its metrics listener, scraped
+	// every second (Prometheus scrapes every 15 s or more).
+	g, err := app.NewGroup(ctx, cfg, app.Options{Events: func(e desk.Event) {
 		if e.Kind == "sent" {
 			sent.Add(1)
 		}
@@ -118,7 +123,12 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 	if err != nil {
 		return nil, err
 	}
-	defer a.Close()
+	defer g.Close()
+	a := g.Apps[0]
+	metricsAddr, err := g.Listen()
+	if err != nil {
+		return nil, err
+	}
 
 	// The holders ask for a reset before the backlog and get their codes.
 	codes, err := seedCodes(ctx, a, imapSrv, sink, replies)
@@ -137,13 +147,15 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 		m.msgs[i].raw = nil // the server keeps its own copy
 	}
 	res := &deskResult{appendTime: time.Since(t), messages: len(m.msgs) + replies}
-	fmt.Fprintf(progress, "  %d messages in the desk's INBOX (appended in %s, not timed); desk starting\n", len(m.msgs), round(res.appendTime))
+	fmt.Fprintf(progress, "  %d messages in the desk's INBOX (appended in %s, not timed); desk starting, /metrics on %s scraped every second\n",
+		len(m.msgs), round(res.appendTime), metricsAddr)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	running := make(chan error, 1)
 	start := time.Now()
-	go func() { running <- a.Run(runCtx) }()
+	go func() { running <- g.Run(runCtx) }()
+	go scrape(runCtx, "http://"+metricsAddr.String()+"/metrics")
 	stopDesk := func() error {
 		stop()
 		if err := <-running; err != nil && !errors.Is(err, context.Canceled) {
@@ -336,4 +348,26 @@ func seedCodes(ctx context.Context, a *app.App, imapSrv *loopback.IMAPServer, si
 		return nil, fmt.Errorf("%d access codes for %d holders", len(codes), replies)
 	}
 	return codes, nil
+}
+
+// scrape reads the metrics page every second until ctx ends, as a
+// monitoring system would, so that the run pays for it.
+func scrape(ctx context.Context, url string) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 }

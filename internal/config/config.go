@@ -27,11 +27,12 @@ type Config struct {
 	ProgramAdministrators []string   `yaml:"program_administrators"`
 	Forwarding            Forwarding `yaml:"forwarding"`
 	Jobs                  Jobs       `yaml:"jobs"`
-	// MemoryLimit is a soft memory limit for the process, in bytes; 0
+	// MemoryLimit is the Go runtime's soft memory limit, in bytes; 0
 	// takes the default 100 MiB, -1 sets none, and GOMEMLIMIT, when set,
-	// wins. The argon2id memory the desk keeps (19 MiB per core plus one,
-	// mapped outside the Go heap) counts in it, and the Go runtime's soft
-	// limit is the rest, at least 32 MiB.
+	// wins. Under a limit the collector is paced by it alone (GOGC off
+	// unless set), since every argon2id hash allocates 19 MiB; the limit
+	// is never below the hashes in flight (19 MiB per core plus one) plus
+	// 32 MiB for the heap.
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// Name tells desks apart (logs, database file); Service is what the
 	// desk does: "id" (the ID registration desk) or "facility" (the
