@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/demo"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
 )
 
 // offlineDesk is a configuration whose servers are never contacted.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/config"
 
-	"github.com/madoguchi/madoguchi/internal/benchmark"
+	"github.com/madoguchi/madoguchi/internal/testkit/benchmark"
 )
 
 // runBench is `madoguchi bench`: the whole desk on in-process IMAP and

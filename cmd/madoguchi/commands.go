@@ -14,9 +14,9 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/app"
 	"github.com/madoguchi/madoguchi/internal/config"
-	"github.com/madoguchi/madoguchi/internal/demo"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/telemetry"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
 )
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

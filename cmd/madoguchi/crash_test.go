@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/demo"
-	"github.com/madoguchi/madoguchi/internal/loopback"
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // buildBinary compiles the madoguchi command once for the test.

@@ -22,10 +22,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/madoguchi/madoguchi/internal/demo"
-	"github.com/madoguchi/madoguchi/internal/loopback"
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 	"github.com/madoguchi/madoguchi/scheduler"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"golang.org/x/text/encoding/japanese"
 
-	"github.com/madoguchi/madoguchi/internal/demo"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
 )
 
 func TestImportCommand(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/madoguchi/madoguchi/internal/demo"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
 )
 
 func main() {

@@ -14,11 +14,11 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/app"
 	"github.com/madoguchi/madoguchi/internal/config"
-	"github.com/madoguchi/madoguchi/internal/demo"
-	"github.com/madoguchi/madoguchi/internal/loopback"
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // opsDesk is a desk with real IMAP and SMTP servers on loopback, filled by

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/demo"
-	"github.com/madoguchi/madoguchi/internal/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/demo"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 )
 
 // The real daemon speaks systemd's notify protocol to NOTIFY_SOCKET:

@@ -18,9 +18,9 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/app"
 	"github.com/madoguchi/madoguchi/internal/config"
-	"github.com/madoguchi/madoguchi/internal/loopback"
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/secret"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // The daemon's HTTP listener, on a real desk with the loopback servers:

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/text/encoding/japanese"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 const admin = "admin@madoguchi.test"

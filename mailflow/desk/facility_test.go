@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 func facilityHarness(t *testing.T) *harness {

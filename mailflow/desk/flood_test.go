@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // 500 password-bearing forms from one sender cost at most the hourly

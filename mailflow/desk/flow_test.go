@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 const taro = "taro@hosp.example"

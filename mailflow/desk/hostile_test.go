@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // The hostile corpus: every message in testdata/hostile (and the large ones

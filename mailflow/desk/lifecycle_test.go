@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 func renameForm(id, newID, forwarding string) string {

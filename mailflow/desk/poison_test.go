@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/madoguchi/madoguchi/internal/app"
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // brokenStatusTemplates writes overrides of the status report that load,

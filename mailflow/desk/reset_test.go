@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // seedAccount registers an account as an approved application would.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
 )
 

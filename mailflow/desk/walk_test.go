@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/madoguchi/madoguchi/internal/config"
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 	"github.com/madoguchi/madoguchi/mailflow/message"
 	"github.com/madoguchi/madoguchi/mailflow/policy"
 )

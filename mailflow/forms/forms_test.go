@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 func TestNewIDJapaneseSample(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 func FuzzParse(f *testing.F) {

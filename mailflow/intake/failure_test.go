@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 )
 
 // keepingRecorder is the test Processor with a FailureKeeper: it fails

@@ -14,7 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/madoguchi/madoguchi/internal/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 )
 
 // recorder is the test Processor: it remembers each (uidvalidity, uid) it

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 )
 
 // lanedRecorder puts subjects with "reply" in the fast lane and takes

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 )
 
 // stallProxy forwards TCP connections to target. After stall, the

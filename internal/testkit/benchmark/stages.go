@@ -18,9 +18,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/madoguchi/madoguchi/internal/loopback"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/message"
 )

@@ -18,9 +18,9 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/app"
 	"github.com/madoguchi/madoguchi/internal/config"
-	"github.com/madoguchi/madoguchi/internal/loopback"
-	"github.com/madoguchi/madoguchi/internal/samples"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
 	"github.com/madoguchi/madoguchi/mailflow/message"
 )

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/madoguchi/madoguchi/internal/samples"
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // Kinds of message in the mix.
