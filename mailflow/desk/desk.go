@@ -90,6 +90,7 @@ type Desk struct {
 	counted      func(Tally)
 	facilities   *facility.List
 	pre          prehashed
+	prep         preparePool
 	budget       hashBudget
 	rules        *policy.Rules
 	// refPattern finds the desk's reference tag in a subject.
@@ -142,9 +143,10 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	sum := sha256.Sum256(del.Raw)
 	hash := hex.EncodeToString(sum[:])
 	job := d.prepareBulk(ctx, del)
-	// A preparation of this message in flight finishes first (outside the
-	// transaction: it needs the database too), so its hash is used, not
-	// computed twice.
+	// A preparation of this message still queued is taken back; one in
+	// flight finishes first (outside the transaction: it needs the
+	// database too), so its hash is used, not computed twice.
+	d.prep.withdraw(hash)
 	d.pre.await(ctx, hash)
 	var queued int
 	var forwarding bool

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -89,19 +90,91 @@ var passwordFields = map[forms.Kind][2]string{
 	forms.KindFacilityPassword: {"new_password", "new_password_confirm"},
 }
 
-// Prepare hashes the password of a form ahead of its turn, on a spare
-// core (intake.Preparer). Only forms whose password would be hashed are
-// prepared, and the work is reserved from the sender's hourly cap at once
-// (hashBudget), so a flood cannot buy hashing this way either. Nothing
-// else is done: Process decides everything, records the hash it uses, and
-// hashes itself what was not prepared.
-func (d *Desk) Prepare(ctx context.Context, del intake.Delivery) {
+// preparePool is the desk's hashing workers, one per core. Intake offers
+// the forms it reads ahead (intake.Preparer); the workers hash their
+// passwords before their turn, in the order offered. A worker ends when
+// nothing is queued, and the next offer starts one again, so an idle desk
+// holds no goroutines.
+type preparePool struct {
+	mu      sync.Mutex
+	queue   []offered
+	workers int
+}
+
+type offered struct {
+	ctx     context.Context
+	del     intake.Delivery
+	content string // sha256 of the raw message
+}
+
+// maxOffered bounds the queue: intake reads ahead a window of 64 at most,
+// and what does not fit is simply handled whole at its turn.
+const maxOffered = 64
+
+// Offer queues a message read ahead for a worker to prepare; it never
+// blocks (intake.Preparer).
+func (d *Desk) Offer(ctx context.Context, del intake.Delivery) {
 	if del.Truncated {
 		return
 	}
 	sum := sha256.Sum256(del.Raw)
-	content := hex.EncodeToString(sum[:])
-	defer d.pre.begin(content)()
+	p := &d.prep
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) >= maxOffered {
+		return
+	}
+	p.queue = append(p.queue, offered{ctx: ctx, del: del, content: hex.EncodeToString(sum[:])})
+	if p.workers < runtime.NumCPU() {
+		p.workers++
+		go d.prepareWorker()
+	}
+}
+
+// prepareWorker prepares queued messages until the queue is empty. A
+// message is marked in flight in the same step that takes it off the
+// queue, so Process (withdraw, then await) either takes it back or waits
+// for it, and never hashes it a second time.
+func (d *Desk) prepareWorker() {
+	p := &d.prep
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.workers--
+			p.mu.Unlock()
+			return
+		}
+		o := p.queue[0]
+		p.queue = p.queue[1:]
+		done := d.pre.begin(o.content)
+		p.mu.Unlock()
+		if o.ctx.Err() == nil { // the pass that offered it is still on
+			d.prepare(o.ctx, o.del, o.content)
+		}
+		done()
+	}
+}
+
+// withdraw takes a message back from the queue when its turn comes before
+// a worker did: Process then does its work itself.
+func (p *preparePool) withdraw(content string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, o := range p.queue {
+		if o.content == content {
+			p.queue = append(p.queue[:i], p.queue[i+1:]...)
+			return
+		}
+	}
+}
+
+// prepare hashes the password of a form ahead of its turn, on a worker.
+// Only forms whose password would be hashed are prepared, and the work is
+// reserved from the sender's hourly cap at once (hashBudget), so a flood
+// cannot buy hashing this way either. Nothing else is done: Process
+// decides everything, records the hash it uses, and hashes itself what
+// was not prepared.
+func (d *Desk) prepare(ctx context.Context, del intake.Delivery, content string) {
 	m, err := message.Parse(bytes.NewReader(del.Raw), d.limits)
 	if err != nil || m.From == nil || m.Automatic.IsAutomatic() || d.cfg.IsOperator(m.From.Addr) {
 		return

@@ -6,33 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
-	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // lookahead reads the bodies of the next small messages in one UID FETCH,
-// so that most messages cost no round trip of their own, and has workers,
-// one per core, prepare the slow-lane ones (hash their passwords) ahead of
-// their turn. The workers take the next message as soon as they are free,
-// so hashing keeps the cores busy while the handling in between waits for
+// so that most messages cost no round trip of their own, and offers the
+// slow-lane ones to the processor (Preparer), whose workers hash their
+// passwords ahead of their turn while the handling in between waits for
 // the disk and the servers.
 type lookahead struct {
 	in   *Intake
 	prep Preparer
 	ctx  context.Context
 
-	mu        sync.Mutex
-	cond      *sync.Cond // signalled when queue grows or the pass ends
 	fetched   map[uint32]Delivery
 	heldBytes int64
-	queue     []uint32                 // slow-lane messages read ahead, to prepare in turn order
-	preparing map[uint32]chan struct{} // closed when that message's Prepare returns
-	started   bool
-	stopped   bool
-	wg        sync.WaitGroup
 }
 
 // lookaheadWindow is how many queued messages are considered for reading
@@ -48,33 +38,23 @@ const (
 
 func (in *Intake) newLookahead(ctx context.Context) *lookahead {
 	prep, _ := in.proc.(Preparer)
-	l := &lookahead{in: in, prep: prep, ctx: ctx, fetched: map[uint32]Delivery{}, preparing: map[uint32]chan struct{}{}}
-	l.cond = sync.NewCond(&l.mu)
-	return l
+	return &lookahead{in: in, prep: prep, ctx: ctx, fetched: map[uint32]Delivery{}}
 }
 
-// take returns a message read ahead, if it was, once any Prepare of it has
-// returned: Process then finds its work done instead of doing it twice.
+// take returns a message read ahead, if it was.
 func (l *lookahead) take(e Envelope) (Delivery, bool) {
-	l.mu.Lock()
 	d, ok := l.fetched[e.UID]
 	if ok {
 		delete(l.fetched, e.UID)
 		l.heldBytes -= e.Size
 	}
-	done := l.preparing[e.UID]
-	l.mu.Unlock()
-	if done != nil {
-		<-done
-	}
 	return d, ok
 }
 
 // fill reads ahead the small messages of the window once fewer than half
-// of them are held, and queues the slow-lane ones for the workers.
+// of them are held, and offers the slow-lane ones for preparation.
 func (l *lookahead) fill(s *session, q *workQueue) error {
 	window := q.items[:min(len(q.items), lookaheadWindow)]
-	l.mu.Lock()
 	var missing []imap.UID
 	held, small, budget := 0, 0, lookaheadHeldBytes-l.heldBytes
 	for _, it := range window {
@@ -89,7 +69,6 @@ func (l *lookahead) fill(s *session, q *workQueue) error {
 			budget -= it.Size
 		}
 	}
-	l.mu.Unlock()
 	if len(missing) == 0 || 2*held >= small {
 		return nil
 	}
@@ -97,68 +76,19 @@ func (l *lookahead) fill(s *session, q *workQueue) error {
 	if err != nil {
 		return fmt.Errorf("read ahead: %w", err)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	queued := false
 	for _, it := range window {
 		raw, ok := bodies[imap.UID(it.UID)]
 		if !ok {
 			continue // vanished, or left to its turn
 		}
-		l.fetched[it.UID] = Delivery{Mailbox: l.in.opts.Mailbox, UIDValidity: s.uidValidity, UID: it.UID, Size: it.Size, Raw: raw}
+		d := Delivery{Mailbox: l.in.opts.Mailbox, UIDValidity: s.uidValidity, UID: it.UID, Size: it.Size, Raw: raw}
+		l.fetched[it.UID] = d
 		l.heldBytes += it.Size
 		if it.lane > 0 && l.prep != nil {
-			l.queue = append(l.queue, it.UID)
-			queued = true
+			l.prep.Offer(l.ctx, d)
 		}
 	}
-	if queued && !l.started {
-		l.started = true
-		for range runtime.NumCPU() {
-			l.wg.Add(1)
-			go l.work()
-		}
-	}
-	l.cond.Broadcast()
 	return nil
-}
-
-// work prepares queued messages until the pass ends. A message already
-// taken for its turn is skipped: Process does its work itself.
-func (l *lookahead) work() {
-	defer l.wg.Done()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for {
-		for len(l.queue) == 0 && !l.stopped {
-			l.cond.Wait()
-		}
-		if l.stopped {
-			return
-		}
-		uid := l.queue[0]
-		l.queue = l.queue[1:]
-		d, ok := l.fetched[uid]
-		if !ok {
-			continue
-		}
-		done := make(chan struct{})
-		l.preparing[uid] = done
-		l.mu.Unlock()
-		l.prep.Prepare(l.ctx, d)
-		l.mu.Lock()
-		delete(l.preparing, uid)
-		close(done)
-	}
-}
-
-// stop ends the workers once their Prepare calls in flight have returned.
-func (l *lookahead) stop() {
-	l.mu.Lock()
-	l.stopped = true
-	l.cond.Broadcast()
-	l.mu.Unlock()
-	l.wg.Wait()
 }
 
 // fetchBodies reads whole messages with one UID FETCH BODY.PEEK[]. A

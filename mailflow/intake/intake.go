@@ -100,13 +100,13 @@ type Prioritizer interface {
 	Lane(ctx context.Context, e Envelope) int
 }
 
-// Preparer is optionally implemented by a Processor: Prepare may do a
-// message's expensive work that has no effect the desk must record
-// (hashing the password of a form) ahead of time, on another core, while
-// the messages before it are handled. Process stays the only step that
-// acts; a message whose Prepare did not finish is simply handled whole.
+// Preparer is optionally implemented by a Processor: intake offers it the
+// messages it reads ahead, and the processor may do their expensive work
+// that has no effect it must record (hashing the password of a form) on
+// its own workers before their turn. Offer must not block. Process stays
+// the only step that acts; a message not prepared is simply handled whole.
 type Preparer interface {
-	Prepare(ctx context.Context, d Delivery)
+	Offer(ctx context.Context, d Delivery)
 }
 
 // Options configures an Intake. Zero values take the documented defaults.

@@ -102,12 +102,12 @@ type preparing struct {
 	*recorder
 	mu       sync.Mutex
 	prepared map[uint32]bool
-	early    int // messages whose Prepare ran before their Process
+	early    int // messages offered before their Process
 }
 
 func (p *preparing) Lane(context.Context, Envelope) int { return 1 }
 
-func (p *preparing) Prepare(ctx context.Context, d Delivery) {
+func (p *preparing) Offer(ctx context.Context, d Delivery) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.prepared[d.UID] = true
@@ -125,8 +125,8 @@ func (p *preparing) Process(ctx context.Context, d Delivery) (Disposition, error
 	return p.recorder.Process(ctx, d)
 }
 
-// Messages are read ahead and prepared before their turn; each is still
-// processed exactly once, in order.
+// Messages are read ahead and offered for preparation before their turn;
+// each is still processed exactly once, in order.
 func TestLookaheadPreparesBeforeProcess(t *testing.T) {
 	srv := startServer(t, loopback.IMAPOptions{})
 	appendN(t, srv, 0, 20)
@@ -138,7 +138,7 @@ func TestLookaheadPreparesBeforeProcess(t *testing.T) {
 		t.Fatalf("%d Process calls for 20 messages", p.callCount())
 	}
 	if p.early == 0 {
-		t.Error("no message was prepared ahead of its turn")
+		t.Error("no message was offered ahead of its turn")
 	}
 	for i, d := range p.calls[1:] {
 		if d.UID <= p.calls[i].UID {

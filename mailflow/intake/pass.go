@@ -39,7 +39,6 @@ func (in *Intake) pass(ctx context.Context, s *session) (n int, err error) {
 	}
 	lastCheck := time.Now()
 	ahead := in.newLookahead(ctx)
-	defer ahead.stop()
 	files := &filing{}
 	defer func() {
 		// A desk error leaves the session usable: file what was handled
