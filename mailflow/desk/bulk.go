@@ -29,7 +29,7 @@ type bulkJob struct {
 // prepareBulk reads the CSV of a program administrator's message, if it
 // is one, outside any transaction. Anything it cannot decide (not an
 // administrator, no CSV) leaves the message to the ordinary path.
-func (d *Desk) prepareBulk(ctx context.Context, del intake.Delivery) *bulkJob {
+func (d *Desk) prepareBulk(ctx context.Context, del intake.Delivery, parsed *parsedOnce) *bulkJob {
 	if len(d.cfg.ProgramAdministrators) == 0 || del.Truncated {
 		return nil
 	}
@@ -41,7 +41,7 @@ func (d *Desk) prepareBulk(ctx context.Context, del intake.Delivery) *bulkJob {
 	}); err != nil || seen {
 		return nil // a repeat after a crash: nothing to hash again
 	}
-	m, err := message.Parse(bytes.NewReader(del.Raw), d.limits)
+	m, err := parsed.get()
 	if err != nil || m.From == nil || !d.cfg.IsProgramAdministrator(m.From.Addr) {
 		return nil
 	}

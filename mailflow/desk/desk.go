@@ -7,7 +7,6 @@
 package desk
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -142,12 +141,17 @@ func (d *Desk) emit(kind, ref, format string, args ...any) {
 func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Disposition, err error) {
 	sum := sha256.Sum256(del.Raw)
 	hash := hex.EncodeToString(sum[:])
-	job := d.prepareBulk(ctx, del)
 	// A preparation of this message still queued is taken back; one in
 	// flight finishes first (outside the transaction: it needs the
-	// database too), so its hash is used, not computed twice.
+	// database too), so its hash is used, not computed twice, and so is
+	// the message it parsed.
 	d.prep.withdraw(hash)
 	d.pre.await(ctx, hash)
+	parsed := &parsedOnce{raw: del.Raw, limits: d.limits}
+	if m := d.pre.takeParsed(hash); m != nil {
+		parsed.m, parsed.done = m, true
+	}
+	job := d.prepareBulk(ctx, del, parsed)
 	var queued int
 	var forwarding bool
 	var tally Tally
@@ -159,7 +163,7 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		in := &inbound{delivery: del, sha256: hash, now: d.now().UTC(), tx: tx, bulk: job}
+		in := &inbound{delivery: del, sha256: hash, now: d.now().UTC(), tx: tx, bulk: job, parsed: parsed}
 		res, err := d.handleSafely(in)
 		if err != nil {
 			return err
@@ -255,7 +259,7 @@ func (d *Desk) handle(in *inbound) (result, error) {
 	if in.delivery.Truncated {
 		return d.refuseTruncated(in)
 	}
-	m, err := message.Parse(bytes.NewReader(in.delivery.Raw), d.limits)
+	m, err := in.parsed.get()
 	if err != nil {
 		var pe *message.ParseError
 		if errors.As(err, &pe) {

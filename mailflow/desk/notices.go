@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -43,6 +44,26 @@ type inbound struct {
 	parsedForm *forms.Form
 	// refused names the limit that refused the message (see Tally).
 	refused string
+	// parsed is the message, parsed once for every step of Process.
+	parsed *parsedOnce
+}
+
+// parsedOnce parses a delivery at most once, whichever step needs it
+// first: a worker that prepared it, bulk registration, the handler.
+type parsedOnce struct {
+	raw    []byte
+	limits message.Limits
+	m      *message.Message
+	err    error
+	done   bool
+}
+
+func (p *parsedOnce) get() (*message.Message, error) {
+	if !p.done {
+		p.m, p.err = message.Parse(bytes.NewReader(p.raw), p.limits)
+		p.done = true
+	}
+	return p.m, p.err
 }
 
 // form is the body's form, parsed on first use and kept: handlers, the

@@ -21,6 +21,9 @@ import (
 type prehashed struct {
 	mu sync.Mutex
 	m  map[string]string
+	// parsed are the messages the workers parsed, by content hash, for
+	// Process to take instead of parsing them again.
+	parsed map[string]*message.Message
 	// inFlight are the messages (by content hash) being prepared: their
 	// Process waits for the hash instead of computing it a second time.
 	inFlight map[string]chan struct{}
@@ -66,6 +69,25 @@ func (p *prehashed) put(key, hash string) {
 		p.m = map[string]string{}
 	}
 	p.m[key] = hash
+}
+
+// putParsed keeps a message a worker parsed for its Process.
+func (p *prehashed) putParsed(content string, m *message.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.parsed == nil || len(p.parsed) >= maxPrehashed {
+		p.parsed = map[string]*message.Message{}
+	}
+	p.parsed[content] = m
+}
+
+// takeParsed returns and forgets the message a worker parsed, if any.
+func (p *prehashed) takeParsed(content string) *message.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.parsed[content]
+	delete(p.parsed, content)
+	return m
 }
 
 func (p *prehashed) take(key string) string {
@@ -176,7 +198,11 @@ func (p *preparePool) withdraw(content string) {
 // was not prepared.
 func (d *Desk) prepare(ctx context.Context, del intake.Delivery, content string) {
 	m, err := message.Parse(bytes.NewReader(del.Raw), d.limits)
-	if err != nil || m.From == nil || m.Automatic.IsAutomatic() || d.cfg.IsOperator(m.From.Addr) {
+	if err != nil {
+		return
+	}
+	d.pre.putParsed(content, m) // Process takes it instead of parsing again
+	if m.From == nil || m.Automatic.IsAutomatic() || d.cfg.IsOperator(m.From.Addr) {
 		return
 	}
 	form := forms.Parse(m.Text)

@@ -18,9 +18,9 @@ import (
 	"github.com/madoguchi/madoguchi/templates"
 )
 
-// A form offered ahead of its turn is hashed once, by the desk's own
-// worker, and Process uses that hash; the workers end when the queue is
-// empty.
+// A form offered ahead of its turn is parsed and hashed once, by the
+// desk's own worker, and Process uses both; the workers end when the
+// queue is empty.
 func TestOfferedFormIsHashedOnceByTheDesksWorkers(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "desk.db"), store.Options{Synchronous: "normal"})
@@ -66,11 +66,17 @@ operator_auth: {authserv_id: mx.madoguchi.test}
 	if n := len(d.pre.m); n != 1 {
 		t.Fatalf("%d hashes prepared, want the offered form's one", n)
 	}
+	if n := len(d.pre.parsed); n != 1 {
+		t.Fatalf("%d messages kept parsed, want the offered one", n)
+	}
 	if _, err := d.Process(ctx, del); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(d.pre.m); n != 0 {
 		t.Errorf("Process left %d prepared hashes: it hashed again instead of using it", n)
+	}
+	if n := len(d.pre.parsed); n != 0 {
+		t.Errorf("Process left %d parsed messages: it parsed again instead of using them", n)
 	}
 	err = st.Tx(ctx, func(tx *store.Tx) error {
 		at, err := tx.HashWorkSince("taro@hosp.example", now.Add(-time.Hour))
