@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/app"
+	"github.com/madoguchi/madoguchi/cmd/madoguchi/app"
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"

@@ -12,7 +12,7 @@ import (
 
 	systemd "github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/madoguchi/madoguchi/internal/app"
+	"github.com/madoguchi/madoguchi/cmd/madoguchi/app"
 )
 
 // runService runs the desks under systemd's notify protocol (Type=notify

@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/app"
+	"github.com/madoguchi/madoguchi/cmd/madoguchi/app"
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/internal/testkit/loopback"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/emersion/go-message/charset"
 
-	"github.com/madoguchi/madoguchi/internal/app"
+	"github.com/madoguchi/madoguchi/cmd/madoguchi/app"
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
