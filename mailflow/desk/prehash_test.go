@@ -4,13 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/internal/testkit/samples"
@@ -23,21 +19,7 @@ import (
 // queue is empty.
 func TestOfferedFormIsHashedOnceByTheDesksWorkers(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "desk.db"), store.Options{Synchronous: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`desk: {address: desk@madoguchi.test, domain: id.madoguchi.test, fax: 03-0000-0000}
-imap: {address: "127.0.0.1:1", tls: none, username: desk, password: pw}
-smtp: {address: "127.0.0.1:1", tls: none}
-database: {path: %s}
-operators: [ops@madoguchi.test]
-operator_auth: {authserv_id: mx.madoguchi.test}
-`, filepath.Join(t.TempDir(), "unused.db"))), os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, cfg := testStoreAndConfig(t, "")
 	tmpl, err := templates.Load("", cfg.Desk.Location)
 	if err != nil {
 		t.Fatal(err)

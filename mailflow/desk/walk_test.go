@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 	"github.com/madoguchi/madoguchi/mailflow/message"
@@ -28,22 +25,7 @@ func TestEveryTransitionOnlyForItsParty(t *testing.T) {
 		admin     = "admin@madoguchi.test"
 	)
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "walk.db"), store.Options{Synchronous: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`desk: {address: desk@madoguchi.test, domain: id.madoguchi.test, fax: 03-0000-0000}
-imap: {address: "127.0.0.1:1", tls: none, username: desk, password: pw}
-smtp: {address: "127.0.0.1:1", tls: none}
-database: {path: %s}
-operators: [%s]
-program_administrators: [%s]
-operator_auth: {authserv_id: %s}
-`, filepath.Join(t.TempDir(), "unused.db"), operator, admin, mx)), os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, cfg := testStoreAndConfig(t, "program_administrators: ["+admin+"]\n")
 	d := New(Options{Config: cfg, Store: st})
 	pass := "Authentication-Results: " + mx + "; dkim=pass header.d="
 	type gives map[policy.Party]map[policy.Proof]bool
