@@ -21,6 +21,31 @@ import (
 )
 
 // buildBinary compiles the madoguchi command once for the test.
+// binaryFixture builds the binary and starts the loopback IMAP server and
+// SMTP sink with the demo's configuration written beside a desk.db in a
+// temporary directory (extra adds lines to it).
+func binaryFixture(t *testing.T, extra string) (bin string, imapSrv *loopback.IMAPServer, sink *loopback.SMTPSink, cfgPath string) {
+	t.Helper()
+	bin = buildBinary(t)
+	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{"desk": "deskpass"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { imapSrv.Close() })
+	sink, err = loopback.StartSMTP(loopback.SinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	dir := t.TempDir()
+	cfgPath = filepath.Join(dir, "madoguchi.yaml")
+	cfg := demo.Config(imapSrv.Addr, sink.Addr, filepath.Join(dir, "desk.db")) + extra
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bin, imapSrv, sink, cfgPath
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "madoguchi")
@@ -40,23 +65,8 @@ func TestKilledAndRestarted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
 	}
-	bin := buildBinary(t)
-	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{"desk": "deskpass"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imapSrv.Close()
-	sink, err := loopback.StartSMTP(loopback.SinkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "desk.db")
-	cfgPath := filepath.Join(dir, "madoguchi.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demo.Config(imapSrv.Addr, sink.Addr, dbPath)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, imapSrv, sink, cfgPath := binaryFixture(t, "")
+	dbPath := filepath.Join(filepath.Dir(cfgPath), "desk.db")
 
 	const messages = 60
 	ids := map[string]bool{}

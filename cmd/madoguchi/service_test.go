@@ -13,9 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/madoguchi/madoguchi/internal/testkit/demo"
-	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 )
 
 // The real daemon speaks systemd's notify protocol to NOTIFY_SOCKET:
@@ -26,24 +23,8 @@ func TestNotifyProtocol(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary")
 	}
-	bin := buildBinary(t)
-	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{"desk": "deskpass"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imapSrv.Close()
-	sink, err := loopback.StartSMTP(loopback.SinkOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "madoguchi.yaml")
-	cfg := demo.Config(imapSrv.Addr, sink.Addr, filepath.Join(dir, "desk.db")) +
-		"http: {address: \"127.0.0.1:0\"}\nlog: {format: json}\n"
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, _, _, cfgPath := binaryFixture(t, "http: {address: \"127.0.0.1:0\"}\nlog: {format: json}\n")
+	dir := filepath.Dir(cfgPath)
 
 	// systemd's end of the protocol: a datagram socket.
 	sock := filepath.Join(dir, "notify.sock")
