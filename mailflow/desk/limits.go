@@ -19,6 +19,9 @@ const (
 	counterUnprovedChecks = "unproved_code_checks"
 	// counterDocumentBytes: bytes of documents stored, per sender.
 	counterDocumentBytes = "document_bytes"
+	// counterNotObeyed: notices telling a configured operator address
+	// that mail in its name was not obeyed, per address.
+	counterNotObeyed = "not_obeyed_notices"
 )
 
 // limitWindow is the span of the per-sender request limits.

@@ -326,6 +326,15 @@ func (d *Desk) operatorNotObeyed(in *inbound, why string) (result, error) {
 	if err := in.tx.Audit(in.now, "desk", in.requestID, "operator_unauthenticated", in.from+": "+why); err != nil {
 		return result{}, err
 	}
+	// Forged mail costs its sender nothing: the operator is told of it at
+	// most as often as the reply cap lets anyone be answered.
+	over, _, err := d.spend(in, counterNotObeyed, d.cfg.Limits.RepliesPerSenderPerHour)
+	if err != nil {
+		return result{}, err
+	}
+	if over {
+		return d.finish(in, outcomeIgnored, "operator mail not obeyed ("+why+"); the operator was told often enough this hour")
+	}
 	_, first := parseCommands(in.msg.Text)
 	if err := d.queue(in, notice{kind: "operator_not_obeyed", to: []string{in.from}, lang: d.cfg.Desk.Language, data: &operatorNotObeyed{
 		FirstLine: first, Reason: why, OriginalSubject: in.msg.Subject, AuthservID: d.cfg.OperatorAuth.AuthservID,

@@ -457,3 +457,30 @@ func TestAffiliationFromAnotherAddressNeedsTheSignedForm(t *testing.T) {
 		t.Errorf("account after approval: %+v", a)
 	}
 }
+
+// A flood of forged operator mail tells the real operator at most as
+// often as the reply cap allows; every attempt is still audited.
+func TestForgedOperatorFloodIsCapped(t *testing.T) {
+	h := newHarness(t, withConfig("limits: {replies_per_sender_per_hour: 3}\n"))
+	n := applyTaro(h)
+	for i := 0; i < 6; i++ {
+		h.deliver(samples.Mail{From: operator, Subject: "Re: [" + n.Ref + "]", Body: "approve\n"})
+	}
+	h.once()
+	if got := len(h.fresh()); got != 3 {
+		t.Errorf("%d not-obeyed notices for 6 forged mails, want the cap of 3", got)
+	}
+	var audited int
+	err := h.app.Store.Tx(context.Background(), func(tx *store.Tx) error {
+		log, err := tx.AuditLog(0)
+		for _, e := range log {
+			if e.Action == "operator_unauthenticated" {
+				audited++
+			}
+		}
+		return err
+	})
+	if err != nil || audited != 6 {
+		t.Errorf("%d attempts audited (%v), want 6", audited, err)
+	}
+}
