@@ -98,10 +98,7 @@ func TestDeletionByHolder(t *testing.T) {
 	n := h.only("taro@hosp.example")
 	contains(t, "deletion code", n.Body, "ID変更をご検討ください")
 	code := codeIn(t, n)
-	wrong := "0000000000"
-	if code == wrong {
-		wrong = "1111111111"
-	}
+	wrong := otherCode(code)
 	h.confirm(n, "taro@hosp.example", wrong)
 	contains(t, "wrong code", h.only("taro@hosp.example").Body, "あと 2 回")
 	if a, _ := h.account("yamada-tk"); a.Status != store.AccountActive {

@@ -25,6 +25,23 @@ func (h *harness) seedAccount(login, email, kind string) *store.Account {
 	return a
 }
 
+// requestReset sends the reset form of yamada-tk from addr and returns
+// the one notice it gets back (the code, when addr is on record).
+func (h *harness) requestReset(addr string) sent {
+	h.t.Helper()
+	h.deliver(samples.Mail{From: addr, Subject: "reset", Body: samples.ResetForm("yamada-tk")})
+	h.once()
+	return h.only(addr)
+}
+
+// otherCode is a well-formed code that is not code.
+func otherCode(code string) string {
+	if code == "0000000000" {
+		return "1111111111"
+	}
+	return "0000000000"
+}
+
 var codePattern = regexp.MustCompile(`(?:アクセスコード|Access code): (\d{10})`)
 
 func codeIn(t *testing.T, n sent) string {
@@ -203,9 +220,7 @@ func TestResetFailureDoesNotRevealTheReason(t *testing.T) {
 func TestAccessCodeExpiresAfterTenMinutes(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
-	h.once()
-	n := h.only("taro@hosp.example")
+	n := h.requestReset("taro@hosp.example")
 	code := codeIn(t, n)
 	h.now = h.now.Add(10*time.Minute + time.Second)
 	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
@@ -226,14 +241,9 @@ func TestAccessCodeExpiresAfterTenMinutes(t *testing.T) {
 func TestThirdWrongCodeLocks(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
-	h.once()
-	n := h.only("taro@hosp.example")
+	n := h.requestReset("taro@hosp.example")
 	code := codeIn(t, n)
-	wrong := "0000000000"
-	if code == wrong {
-		wrong = "1111111111"
-	}
+	wrong := otherCode(code)
 	for i, want := range []string{"あと 2 回", "あと 1 回", "ロックされました"} {
 		h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(wrong, newPassword, newPassword),
 			Headers: []string{samples.SenderAuthResults(authservID, "taro@hosp.example")}})
@@ -259,14 +269,9 @@ func TestThirdWrongCodeLocks(t *testing.T) {
 func TestForgedWrongCodesDoNotLock(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
-	h.once()
-	n := h.only("taro@hosp.example")
+	n := h.requestReset("taro@hosp.example")
 	code := codeIn(t, n)
-	wrong := "0000000000"
-	if code == wrong {
-		wrong = "1111111111"
-	}
+	wrong := otherCode(code)
 	for i := 0; i < 5; i++ {
 		h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(wrong, newPassword, newPassword),
 			Headers: []string{"Authentication-Results: " + authservID + "; dkim=none; spf=fail smtp.mailfrom=taro@hosp.example"}})
@@ -288,9 +293,7 @@ func TestForgedWrongCodesDoNotLock(t *testing.T) {
 func TestWeakPasswordKeepsTheCodeUsable(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
-	h.once()
-	n := h.only("taro@hosp.example")
+	n := h.requestReset("taro@hosp.example")
 	code := codeIn(t, n)
 	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, "yamada-tk1234", "yamada-tk1234")})
 	h.once()
@@ -308,9 +311,7 @@ func TestWeakPasswordKeepsTheCodeUsable(t *testing.T) {
 func TestCodeFromUnregisteredAddressIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.seedAccount("yamada-tk", "taro@hosp.example", store.AccountPersonal)
-	h.deliver(samples.Mail{From: "taro@hosp.example", Subject: "reset", Body: samples.ResetForm("yamada-tk")})
-	h.once()
-	n := h.only("taro@hosp.example")
+	n := h.requestReset("taro@hosp.example")
 	code := codeIn(t, n)
 	h.deliver(samples.Mail{From: "attacker@evil.example", Subject: "Re: " + n.Subject, Body: samples.CodeReply(code, newPassword, newPassword)})
 	h.once()

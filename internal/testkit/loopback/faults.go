@@ -33,7 +33,8 @@ func (s *IMAPServer) Count(user, mailbox string) (int, error) {
 // FaultProxy is a TCP proxy between an IMAP client and any IMAP server
 // (the loopback one or a real Dovecot) that cuts connections at chosen
 // protocol moments: in the middle of the response to a message-body FETCH,
-// or while the client sits in IDLE. It reads just enough of the client's
+// or while the client sits in IDLE; or silences them (Stall), as a server
+// that stays connected and stops answering. It reads just enough of the client's
 // commands to know which one is in flight, passing literals through.
 type FaultProxy struct {
 	Addr string // host:port clients connect to
@@ -51,6 +52,7 @@ type FaultProxy struct {
 	storeDrops atomic.Int64
 	fetchDrops atomic.Int64
 	idleDrops  atomic.Int64
+	accepted   atomic.Int64
 }
 
 type proxyConn struct {
@@ -58,6 +60,7 @@ type proxyConn struct {
 	fetching       atomic.Bool // a body FETCH is the last command sent
 	deleting       atomic.Bool // a STORE +FLAGS \Deleted is the last command sent
 	idling         atomic.Bool // IDLE sent, DONE not yet
+	stalled        atomic.Bool // carries nothing more either way (still read, so no peer blocks)
 	once           sync.Once
 }
 
@@ -91,6 +94,7 @@ func (p *FaultProxy) serve() {
 			client.Close()
 			continue
 		}
+		p.accepted.Add(1)
 		c := &proxyConn{client: client, server: server}
 		p.mu.Lock()
 		p.conns[c] = struct{}{}
@@ -134,11 +138,15 @@ func (p *FaultProxy) clientToServer(c *proxyConn) {
 			default:
 				c.fetching.Store(false)
 			}
-			if _, werr := c.server.Write(line); werr != nil {
+			var dst io.Writer = c.server
+			if c.stalled.Load() {
+				dst = io.Discard
+			}
+			if _, werr := dst.Write(line); werr != nil {
 				return
 			}
 			if n := literalSize(line); n > 0 {
-				if _, err := io.CopyN(c.server, r, n); err != nil {
+				if _, err := io.CopyN(dst, r, n); err != nil {
 					return
 				}
 			}
@@ -155,7 +163,7 @@ func (p *FaultProxy) serverToClient(c *proxyConn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.server.Read(buf)
-		if n > 0 {
+		if n > 0 && !c.stalled.Load() {
 			chunk := buf[:n]
 			if c.fetching.Load() && bytes.Contains(chunk, []byte("FETCH")) && p.takeFetchArm() {
 				c.client.Write(chunk[:n/2])
@@ -220,6 +228,17 @@ func (p *FaultProxy) DropIdle() int {
 	p.idleDrops.Add(int64(n))
 	return n
 }
+
+// Stall silences every connection open now: they stay open, and carry
+// nothing more either way. Connections made later are forwarded.
+func (p *FaultProxy) Stall() {
+	for _, c := range p.snapshot() {
+		c.stalled.Store(true)
+	}
+}
+
+// Accepted reports how many connections the proxy has taken.
+func (p *FaultProxy) Accepted() int { return int(p.accepted.Load()) }
 
 // DropAll closes every connection.
 func (p *FaultProxy) DropAll() {
