@@ -72,17 +72,31 @@ func (t *Tx) CreateAccount(a *Account) error {
 	if a.RequestID != 0 {
 		rid = a.RequestID
 	}
-	res, err := t.exec(`INSERT INTO accounts (login, kind, family_name, given_name, family_reading, given_reading,
+	err := t.queryRow(`INSERT INTO accounts (login, kind, family_name, given_name, family_reading, given_reading,
 		identity_key, sex, birth_date, institution, department, email, eligibility, password_hash,
-		password_active_at, indice_password_hash, created_at, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		password_active_at, indice_password_hash, created_at, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		RETURNING id`,
 		a.Login, a.Kind, a.FamilyName, a.GivenName, a.FamilyReading, a.GivenReading, a.IdentityKey, a.Sex,
 		a.BirthDate, a.Institution, a.Department, a.Email, a.Eligibility, a.PasswordHash, active,
-		a.IndicePasswordHash, unix(a.CreatedAt), rid)
+		a.IndicePasswordHash, unix(a.CreatedAt), rid).Scan(&a.ID)
 	if err != nil {
 		return fmt.Errorf("create account %s: %w", a.Login, err)
 	}
-	a.ID, err = res.LastInsertId()
-	return err
+	return nil
+}
+
+// lockAccount holds the account's row to the end of the transaction
+// (PostgreSQL), for a read-modify-write of what belongs to it. SQLite needs
+// no lock: its one writer holds the whole database from BEGIN on.
+func (t *Tx) lockAccount(accountID int64) error {
+	if !t.dialect.postgres {
+		return nil
+	}
+	var id int64
+	if err := t.queryRow(`SELECT id FROM accounts WHERE id = ? FOR UPDATE`, accountID).Scan(&id); err != nil {
+		return fmt.Errorf("lock account %d: %w", accountID, err)
+	}
+	return nil
 }
 
 // AccountByLogin finds an account by its ID string.

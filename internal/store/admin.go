@@ -41,7 +41,7 @@ type RequestFilter struct {
 
 // ListRequests lists the requests the filter selects, oldest first.
 func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, reference, kind, state, applicant, lang, desired_id,
+	rows, err := s.queryOnce(ctx, `SELECT id, reference, kind, state, applicant, lang, desired_id,
 		created_at, updated_at, closed_at FROM requests
 		WHERE (? = '' AND closed_at IS NULL OR state = ?) AND (? = '' OR kind = ?)
 		ORDER BY created_at, id`, f.State, f.State, f.Kind, f.Kind)
@@ -111,7 +111,7 @@ type ThreadNotice struct {
 // lines. It returns ErrNotFound when no request has the reference.
 func (s *Store) RequestReportByReference(ctx context.Context, ref string) (*RequestReport, error) {
 	var fields string
-	row := s.db.QueryRowContext(ctx, `SELECT id, reference, kind, state, applicant, lang, desired_id,
+	row := s.queryRowOnce(ctx, `SELECT id, reference, kind, state, applicant, lang, desired_id,
 		created_at, updated_at, closed_at, fields FROM requests WHERE reference = ?`, ref)
 	var rep RequestReport
 	var created, updated int64
@@ -134,7 +134,7 @@ func (s *Store) RequestReportByReference(ctx context.Context, ref string) (*Requ
 		}
 	}
 
-	rows, err := s.db.QueryContext(ctx, `SELECT id, received_at, message_id, from_addr, subject, outcome, reason,
+	rows, err := s.queryOnce(ctx, `SELECT id, received_at, message_id, from_addr, subject, outcome, reason,
 		mailbox, uid, destination FROM seen_messages
 		WHERE request_id = ? OR message_id IN (SELECT message_id FROM thread_messages WHERE request_id = ?)
 		ORDER BY received_at, id`, r.ID, r.ID)
@@ -149,7 +149,7 @@ func (s *Store) RequestReportByReference(ctx context.Context, ref string) (*Requ
 		return nil, fmt.Errorf("read the messages of %s: %w", ref, err)
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT id, created_at, notice, to_addrs, cc_addrs, subject, state, message_id,
+	rows, err = s.queryOnce(ctx, `SELECT id, created_at, notice, to_addrs, cc_addrs, subject, state, message_id,
 		attempts, sent_at, last_error, bounced_at, bounce_detail FROM outbox WHERE request_id = ? ORDER BY created_at, id`, r.ID)
 	rep.Notices, err = scanAll(rows, err, func(row rowScanner) (ThreadNotice, error) {
 		var n ThreadNotice
@@ -173,7 +173,7 @@ func (s *Store) RequestReportByReference(ctx context.Context, ref string) (*Requ
 		return nil, fmt.Errorf("read the notices of %s: %w", ref, err)
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT message_id FROM thread_messages WHERE request_id = ? ORDER BY message_id`, r.ID)
+	rows, err = s.queryOnce(ctx, `SELECT message_id FROM thread_messages WHERE request_id = ? ORDER BY message_id`, r.ID)
 	linked, err := scanAll(rows, err, func(row rowScanner) (string, error) {
 		var id string
 		return id, row.Scan(&id)
@@ -194,7 +194,7 @@ func (s *Store) RequestReportByReference(ctx context.Context, ref string) (*Requ
 		}
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT at, actor, COALESCE(request_id, 0), action, detail FROM audit_log
+	rows, err = s.queryOnce(ctx, `SELECT at, actor, COALESCE(request_id, 0), action, detail FROM audit_log
 		WHERE request_id = ? ORDER BY at, id`, r.ID)
 	rep.Audit, err = scanAll(rows, err, func(row rowScanner) (AuditEntry, error) {
 		var e AuditEntry
@@ -251,7 +251,7 @@ func (s *Store) OutboxByState(ctx context.Context, states ...string) ([]OutboxRo
 	for i, st := range states {
 		args[i] = st
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxRowColumns+` FROM outbox o LEFT JOIN requests r ON r.id = o.request_id
+	rows, err := s.queryOnce(ctx, `SELECT `+outboxRowColumns+` FROM outbox o LEFT JOIN requests r ON r.id = o.request_id
 		WHERE o.state IN (`+marks+`) ORDER BY o.id`, args...)
 	list, err := scanAll(rows, err, scanOutboxRow)
 	if err != nil {
@@ -286,7 +286,7 @@ var ErrTextRemoved = errors.New("it carried a secret and its text was removed wh
 // RetryFailedNotice puts a failed notice back to pending, due at now, with
 // a fresh round of attempts. It returns the row as it was.
 func (t *Tx) RetryFailedNotice(id int64, now time.Time) (OutboxRow, error) {
-	o, err := scanOutboxRow(t.tx.QueryRowContext(t.ctx, `SELECT `+outboxRowColumns+`
+	o, err := scanOutboxRow(t.queryRowOnce(`SELECT `+outboxRowColumns+`
 		FROM outbox o LEFT JOIN requests r ON r.id = o.request_id WHERE o.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, fmt.Errorf("notice %d: %w", id, ErrNotFound)
@@ -300,7 +300,7 @@ func (t *Tx) RetryFailedNotice(id int64, now time.Time) (OutboxRow, error) {
 	if o.TextRemoved {
 		return o, fmt.Errorf("notice %d: %w", id, ErrTextRemoved)
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET state = ?, attempts = 0, next_attempt_at = ?
+	if _, err := t.execOnce(`UPDATE outbox SET state = ?, attempts = 0, next_attempt_at = ?
 		WHERE id = ? AND state = ?`, OutboxPending, unix(now), id, OutboxFailed); err != nil {
 		return o, fmt.Errorf("put notice %d back to pending: %w", id, err)
 	}
@@ -342,7 +342,7 @@ func scanQuarantined(row rowScanner) (QuarantinedMessage, error) {
 // Quarantined lists the messages filed to quarantine, oldest first; uid
 // non-zero lists only those with that UID (in the mailbox they came from).
 func (s *Store) Quarantined(ctx context.Context, uid uint32) ([]QuarantinedMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+quarantinedColumns+` FROM seen_messages
+	rows, err := s.queryOnce(ctx, `SELECT `+quarantinedColumns+` FROM seen_messages
 		WHERE destination = 'quarantine' AND (? = 0 OR uid = ?) ORDER BY received_at, id`, uid, uid)
 	list, err := scanAll(rows, err, scanQuarantined)
 	if err != nil {
@@ -354,7 +354,7 @@ func (s *Store) Quarantined(ctx context.Context, uid uint32) ([]QuarantinedMessa
 // OriginalOf finds the record a duplicate was judged a copy of, as the
 // desk found it (same bytes, else same Message-ID).
 func (s *Store) OriginalOf(ctx context.Context, dup QuarantinedMessage) (QuarantinedMessage, error) {
-	q, err := scanQuarantined(s.db.QueryRowContext(ctx, `SELECT `+quarantinedColumns+` FROM seen_messages
+	q, err := scanQuarantined(s.queryRowOnce(ctx, `SELECT `+quarantinedColumns+` FROM seen_messages
 		WHERE outcome <> 'duplicate' AND (content_sha256 = ? OR message_id = ? AND message_id <> '')
 		ORDER BY content_sha256 <> ?, id LIMIT 1`, dup.ContentSHA256, dup.MessageID, dup.ContentSHA256))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -368,10 +368,10 @@ func (s *Store) OriginalOf(ctx context.Context, dup QuarantinedMessage) (Quarant
 // instead of filing it as a duplicate of itself. Documents kept from it
 // stay with their request. The caller writes the audit line.
 func (t *Tx) ForgetQuarantined(seenID int64) error {
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE documents SET seen_id = NULL WHERE seen_id = ?`, seenID); err != nil {
+	if _, err := t.execOnce(`UPDATE documents SET seen_id = NULL WHERE seen_id = ?`, seenID); err != nil {
 		return fmt.Errorf("unlink documents of message %d: %w", seenID, err)
 	}
-	res, err := t.tx.ExecContext(t.ctx, `DELETE FROM seen_messages
+	res, err := t.execOnce(`DELETE FROM seen_messages
 		WHERE id = ? AND destination = 'quarantine' AND outcome <> 'duplicate'`, seenID)
 	if err != nil {
 		return fmt.Errorf("clear the record of message %d: %w", seenID, err)
@@ -386,11 +386,19 @@ func (t *Tx) ForgetQuarantined(seenID int64) error {
 // when Options.KeyPath is not set.
 func KeyPathFor(dbPath string) string { return dbPath + ".key" }
 
+// ErrBackupPostgres means Backup was asked of a PostgreSQL store: the
+// server's own tools copy it consistently, and the key file is copied with
+// it by hand.
+var ErrBackupPostgres = errors.New("madoguchi backup copies a SQLite database; back up a PostgreSQL database with pg_dump (pg_dump --schema=SCHEMA), and keep a copy of database.key_file with it")
+
 // Backup writes a consistent copy of the database to path while the desk
 // may be running (VACUUM INTO reads one snapshot). The copy is created
 // 0600; an existing file is never overwritten. The seal key is not in the
 // copy: sealed notices open only with the key file beside the database.
 func (s *Store) Backup(ctx context.Context, path string) error {
+	if s.dialect.postgres {
+		return ErrBackupPostgres
+	}
 	if err := s.vacuumInto(ctx, path); err != nil {
 		return fmt.Errorf("back up to %s: %w", path, err)
 	}
@@ -485,23 +493,14 @@ func (s *Store) prepareMigration(ctx context.Context, current int) error {
 }
 
 // newestMigration is the number and file name of the newest embedded
-// migration.
+// migration (of SQLite; PostgreSQL's have the same numbers).
 func newestMigration() (int, string, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
+	files, err := migrationFiles(sqliteMigrations)
+	if err != nil || len(files) == 0 {
 		return 0, "", err
 	}
-	newest, name := 0, ""
-	for _, e := range entries {
-		var version int
-		if _, err := fmt.Sscanf(e.Name(), "%d_", &version); err != nil {
-			return 0, "", fmt.Errorf("migration %s: name must start with its number", e.Name())
-		}
-		if version > newest {
-			newest, name = version, e.Name()
-		}
-	}
-	return newest, name, nil
+	last := files[len(files)-1]
+	return last.version, last.name, nil
 }
 
 // mainFile is the path of the open database file, "" in memory.

@@ -199,140 +199,142 @@ func TestBackupRefusesExistingFileAndCopies(t *testing.T) {
 }
 
 func TestListRequestsAndRetry(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	now := time.Unix(1_800_000_000, 0).UTC()
-	var open, closed *Request
-	var plain, code int64
-	err := s.Tx(ctx, func(tx *Tx) error {
-		open = &Request{Reference: "MDG-2026-000001", Kind: "new_id", State: StateAwaitingDocuments, Applicant: "a@x.example",
-			Fields: map[string]string{"family_name": "山田", "password": "leak", "access_code": "123"}, PasswordHash: "$argon2id$x", CreatedAt: now}
-		closed = &Request{Reference: "MDG-2026-000002", Kind: "password_reset", State: StateCodeSent, Applicant: "b@x.example", CreatedAt: now}
-		for _, r := range []*Request{open, closed} {
-			if err := tx.CreateRequest(r); err != nil {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Unix(1_800_000_000, 0).UTC()
+		var open, closed *Request
+		var plain, code int64
+		err := s.Tx(ctx, func(tx *Tx) error {
+			open = &Request{Reference: "MDG-2026-000001", Kind: "new_id", State: StateAwaitingDocuments, Applicant: "a@x.example",
+				Fields: map[string]string{"family_name": "山田", "password": "leak", "access_code": "123"}, PasswordHash: "$argon2id$x", CreatedAt: now}
+			closed = &Request{Reference: "MDG-2026-000002", Kind: "password_reset", State: StateCodeSent, Applicant: "b@x.example", CreatedAt: now}
+			for _, r := range []*Request{open, closed} {
+				if err := tx.CreateRequest(r); err != nil {
+					return err
+				}
+			}
+			if err := tx.SetRequestState(closed, StateCompleted, now, true); err != nil {
 				return err
 			}
-		}
-		if err := tx.SetRequestState(closed, StateCompleted, now, true); err != nil {
+			n := Notice{MessageID: "n1@x", Date: now, From: "desk@x", To: []string{"a@x.example"}, Subject: "s", Body: "b"}
+			var err error
+			if plain, err = tx.Enqueue(Queued{Notice: n, Kind: "k", RequestID: open.ID}); err != nil {
+				return err
+			}
+			n.MessageID = "n2@x"
+			code, err = tx.Enqueue(Queued{Notice: n, Kind: "reset_code", RequestID: closed.ID, Sensitive: true})
 			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		n := Notice{MessageID: "n1@x", Date: now, From: "desk@x", To: []string{"a@x.example"}, Subject: "s", Body: "b"}
-		var err error
-		if plain, err = tx.Enqueue(Queued{Notice: n, Kind: "k", RequestID: open.ID}); err != nil {
-			return err
+		list, err := s.ListRequests(ctx, RequestFilter{})
+		if err != nil || len(list) != 1 || list[0].Reference != open.Reference {
+			t.Errorf("open requests: %+v, %v", list, err)
 		}
-		n.MessageID = "n2@x"
-		code, err = tx.Enqueue(Queued{Notice: n, Kind: "reset_code", RequestID: closed.ID, Sensitive: true})
-		return err
+		list, _ = s.ListRequests(ctx, RequestFilter{State: StateCompleted})
+		if len(list) != 1 || list[0].Reference != closed.Reference || list[0].ClosedAt.IsZero() {
+			t.Errorf("completed requests: %+v", list)
+		}
+		list, _ = s.ListRequests(ctx, RequestFilter{Kind: "password_reset"})
+		if len(list) != 0 {
+			t.Errorf("open password resets: %+v", list)
+		}
+
+		rep, err := s.RequestReportByReference(ctx, open.Reference)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Fields) != 1 || rep.Fields["family_name"] != "山田" {
+			t.Errorf("fields shown: %v", rep.Fields)
+		}
+		if len(rep.Notices) != 1 || rep.Notices[0].MessageID != "n1@x" || rep.Notices[0].State != OutboxPending {
+			t.Errorf("notices: %+v", rep.Notices)
+		}
+		if _, err := s.RequestReportByReference(ctx, "MDG-1999-000001"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown reference: %v", err)
+		}
+
+		pending, _ := s.OutboxByState(ctx, OutboxPending)
+		if len(pending) != 2 || pending[1].TextRemoved || !pending[1].Sensitive {
+			t.Errorf("pending: %+v", pending)
+		}
+		retry := func(id int64) error {
+			return s.Tx(ctx, func(tx *Tx) error { _, err := tx.RetryFailedNotice(id, now); return err })
+		}
+		if err := retry(plain); err == nil || !strings.Contains(err.Error(), "is pending, not failed") {
+			t.Errorf("retry of a pending notice: %v", err)
+		}
+		if err := retry(999); !errors.Is(err, ErrNotFound) {
+			t.Errorf("retry of no notice: %v", err)
+		}
+		s.MarkFailed(ctx, plain, "550 no")
+		s.MarkFailed(ctx, code, "550 no")
+		if err := retry(code); !errors.Is(err, ErrTextRemoved) {
+			t.Errorf("retry of a scrubbed notice: %v", err)
+		}
+		if err := retry(plain); err != nil {
+			t.Fatal(err)
+		}
+		pending, _ = s.OutboxByState(ctx, OutboxPending)
+		if len(pending) != 1 || pending[0].ID != plain || pending[0].Attempts != 0 || !pending[0].NextAttemptAt.Equal(now) {
+			t.Errorf("after retry: %+v", pending)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := s.ListRequests(ctx, RequestFilter{})
-	if err != nil || len(list) != 1 || list[0].Reference != open.Reference {
-		t.Errorf("open requests: %+v, %v", list, err)
-	}
-	list, _ = s.ListRequests(ctx, RequestFilter{State: StateCompleted})
-	if len(list) != 1 || list[0].Reference != closed.Reference || list[0].ClosedAt.IsZero() {
-		t.Errorf("completed requests: %+v", list)
-	}
-	list, _ = s.ListRequests(ctx, RequestFilter{Kind: "password_reset"})
-	if len(list) != 0 {
-		t.Errorf("open password resets: %+v", list)
-	}
-
-	rep, err := s.RequestReportByReference(ctx, open.Reference)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Fields) != 1 || rep.Fields["family_name"] != "山田" {
-		t.Errorf("fields shown: %v", rep.Fields)
-	}
-	if len(rep.Notices) != 1 || rep.Notices[0].MessageID != "n1@x" || rep.Notices[0].State != OutboxPending {
-		t.Errorf("notices: %+v", rep.Notices)
-	}
-	if _, err := s.RequestReportByReference(ctx, "MDG-1999-000001"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("unknown reference: %v", err)
-	}
-
-	pending, _ := s.OutboxByState(ctx, OutboxPending)
-	if len(pending) != 2 || pending[1].TextRemoved || !pending[1].Sensitive {
-		t.Errorf("pending: %+v", pending)
-	}
-	retry := func(id int64) error {
-		return s.Tx(ctx, func(tx *Tx) error { _, err := tx.RetryFailedNotice(id, now); return err })
-	}
-	if err := retry(plain); err == nil || !strings.Contains(err.Error(), "is pending, not failed") {
-		t.Errorf("retry of a pending notice: %v", err)
-	}
-	if err := retry(999); !errors.Is(err, ErrNotFound) {
-		t.Errorf("retry of no notice: %v", err)
-	}
-	s.MarkFailed(ctx, plain, "550 no")
-	s.MarkFailed(ctx, code, "550 no")
-	if err := retry(code); !errors.Is(err, ErrTextRemoved) {
-		t.Errorf("retry of a scrubbed notice: %v", err)
-	}
-	if err := retry(plain); err != nil {
-		t.Fatal(err)
-	}
-	pending, _ = s.OutboxByState(ctx, OutboxPending)
-	if len(pending) != 1 || pending[0].ID != plain || pending[0].Attempts != 0 || !pending[0].NextAttemptAt.Equal(now) {
-		t.Errorf("after retry: %+v", pending)
-	}
 }
 
 // Forgetting a quarantined message keeps the documents kept from it.
 func TestForgetQuarantined(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	now := time.Unix(1_800_000_000, 0).UTC()
-	rec := &Seen{Mailbox: "INBOX", UIDValidity: 1, UID: 4, ContentSHA256: "aa", MessageID: "q@x", ReceivedAt: now,
-		Outcome: "quarantined", Reason: "broken MIME", Destination: "quarantine"}
-	dup := &Seen{Mailbox: "INBOX", UIDValidity: 1, UID: 5, ContentSHA256: "aa", MessageID: "q@x", ReceivedAt: now,
-		Outcome: "duplicate", Reason: "same", Destination: "quarantine"}
-	var id, dupID int64
-	err := s.Tx(ctx, func(tx *Tx) error {
-		var err error
-		if id, err = tx.RecordSeen(rec); err != nil {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Unix(1_800_000_000, 0).UTC()
+		rec := &Seen{Mailbox: "INBOX", UIDValidity: 1, UID: 4, ContentSHA256: "aa", MessageID: "q@x", ReceivedAt: now,
+			Outcome: "quarantined", Reason: "broken MIME", Destination: "quarantine"}
+		dup := &Seen{Mailbox: "INBOX", UIDValidity: 1, UID: 5, ContentSHA256: "aa", MessageID: "q@x", ReceivedAt: now,
+			Outcome: "duplicate", Reason: "same", Destination: "quarantine"}
+		var id, dupID int64
+		err := s.Tx(ctx, func(tx *Tx) error {
+			var err error
+			if id, err = tx.RecordSeen(rec); err != nil {
+				return err
+			}
+			if dupID, err = tx.RecordSeen(dup); err != nil {
+				return err
+			}
+			_, err = tx.exec(`INSERT INTO documents (seen_id, filename, content_type, size, sha256, data, accepted, received_at)
+				VALUES (?, 'a.pdf', 'application/pdf', 1, 'x', ?, 0, 1)`, id, []byte{0})
 			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if dupID, err = tx.RecordSeen(dup); err != nil {
+		q, _ := s.Quarantined(ctx, 5)
+		if len(q) != 1 || q[0].Outcome != "duplicate" {
+			t.Fatalf("uid 5: %+v", q)
+		}
+		if orig, err := s.OriginalOf(ctx, q[0]); err != nil || orig.SeenID != id {
+			t.Errorf("original of the duplicate: %+v, %v", orig, err)
+		}
+		forget := func(id int64) error { return s.Tx(ctx, func(tx *Tx) error { return tx.ForgetQuarantined(id) }) }
+		if err := forget(dupID); err == nil {
+			t.Error("a duplicate's record was cleared")
+		}
+		if err := forget(id); err != nil {
+			t.Fatal(err)
+		}
+		if err := forget(id); err == nil {
+			t.Error("cleared twice")
+		}
+		var docs int
+		s.queryRowOnce(ctx, `SELECT count(*) FROM documents WHERE seen_id IS NULL`).Scan(&docs)
+		if docs != 1 {
+			t.Errorf("%d unlinked documents, want 1", docs)
+		}
+		if err := s.Tx(ctx, func(tx *Tx) error {
+			_, err := tx.SeenByContent("aa", "q@x")
 			return err
+		}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the desk still finds the message as seen: %v", err)
 		}
-		_, err = tx.exec(`INSERT INTO documents (seen_id, filename, content_type, size, sha256, data, accepted, received_at)
-			VALUES (?, 'a.pdf', 'application/pdf', 1, 'x', x'00', 0, 1)`, id)
-		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, _ := s.Quarantined(ctx, 5)
-	if len(q) != 1 || q[0].Outcome != "duplicate" {
-		t.Fatalf("uid 5: %+v", q)
-	}
-	if orig, err := s.OriginalOf(ctx, q[0]); err != nil || orig.SeenID != id {
-		t.Errorf("original of the duplicate: %+v, %v", orig, err)
-	}
-	forget := func(id int64) error { return s.Tx(ctx, func(tx *Tx) error { return tx.ForgetQuarantined(id) }) }
-	if err := forget(dupID); err == nil {
-		t.Error("a duplicate's record was cleared")
-	}
-	if err := forget(id); err != nil {
-		t.Fatal(err)
-	}
-	if err := forget(id); err == nil {
-		t.Error("cleared twice")
-	}
-	var docs int
-	s.db.QueryRow(`SELECT count(*) FROM documents WHERE seen_id IS NULL`).Scan(&docs)
-	if docs != 1 {
-		t.Errorf("%d unlinked documents, want 1", docs)
-	}
-	if err := s.Tx(ctx, func(tx *Tx) error {
-		_, err := tx.SeenByContent("aa", "q@x")
-		return err
-	}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("the desk still finds the message as seen: %v", err)
-	}
 }

@@ -59,6 +59,12 @@ func hashCode(salt, code string) string {
 // IssueAccessCode stores a new code for an account and purpose, replacing
 // (and clearing) any code still active for them, and returns the code.
 func (t *Tx) IssueAccessCode(accountID, requestID int64, purpose string, digits int, now time.Time, validFor time.Duration) (string, *AccessCode, error) {
+	// Two transactions issuing at once would each replace only the codes
+	// they can see and leave two active; the account's row lock makes the
+	// second wait for the first's code.
+	if err := t.lockAccount(accountID); err != nil {
+		return "", nil, err
+	}
 	if _, err := t.exec(`UPDATE access_codes SET state = ?, code_hash = '', closed_at = ?
 		WHERE account_id = ? AND purpose = ? AND state = ?`, CodeReplaced, unix(now), accountID, purpose, CodeActive); err != nil {
 		return "", nil, err
@@ -74,13 +80,12 @@ func (t *Tx) IssueAccessCode(accountID, requestID int64, purpose string, digits 
 	c := &AccessCode{AccountID: accountID, RequestID: requestID, Purpose: purpose, CreatedAt: now,
 		ExpiresAt: now.Add(validFor), State: CodeActive, salt: hex.EncodeToString(saltBytes)}
 	c.hash = hashCode(c.salt, code)
-	res, err := t.exec(`INSERT INTO access_codes (account_id, request_id, purpose, salt, code_hash, created_at, expires_at, state)
-		VALUES (?,?,?,?,?,?,?,?)`, accountID, requestID, purpose, c.salt, c.hash, unix(now), unix(c.ExpiresAt), CodeActive)
+	err = t.queryRow(`INSERT INTO access_codes (account_id, request_id, purpose, salt, code_hash, created_at, expires_at, state)
+		VALUES (?,?,?,?,?,?,?,?) RETURNING id`, accountID, requestID, purpose, c.salt, c.hash, unix(now), unix(c.ExpiresAt), CodeActive).Scan(&c.ID)
 	if err != nil {
 		return "", nil, fmt.Errorf("issue access code: %w", err)
 	}
-	c.ID, err = res.LastInsertId()
-	return code, c, err
+	return code, c, nil
 }
 
 const codeColumns = `id, account_id, request_id, purpose, salt, code_hash, created_at, expires_at, wrong_tries, state`
@@ -100,20 +105,26 @@ func scanCode(row rowScanner) (*AccessCode, error) {
 }
 
 // LatestAccessCode is the newest code of a request, whatever its state.
+// The row stays locked to the end of the transaction (PostgreSQL), as the
+// caller goes on to check the code and count a wrong try or use it: a
+// concurrent check waits, then sees the outcome.
 func (t *Tx) LatestAccessCode(requestID int64) (*AccessCode, error) {
-	return scanCode(t.queryRow(`SELECT `+codeColumns+` FROM access_codes WHERE request_id = ? ORDER BY id DESC LIMIT 1`, requestID))
+	return scanCode(t.queryRow(`SELECT `+codeColumns+` FROM access_codes WHERE request_id = ? ORDER BY id DESC LIMIT 1`+
+		t.dialect.rowLock(), requestID))
 }
 
 // ActiveAccessCodesFor lists active codes of the given purpose ("" for
 // any) whose
 // account has one of the addresses (registered e-mail or login@domain).
+// The codes' rows stay locked to the end of the transaction (PostgreSQL),
+// like LatestAccessCode's.
 func (t *Tx) ActiveAccessCodesFor(purpose string, logins, emails []string) ([]*AccessCode, error) {
 	var out []*AccessCode
 	seen := map[int64]bool{}
 	add := func(query string, arg string) error {
 		rows, err := t.query(`SELECT c.id, c.account_id, c.request_id, c.purpose, c.salt, c.code_hash,
 			c.created_at, c.expires_at, c.wrong_tries, c.state FROM access_codes c JOIN accounts a ON a.id = c.account_id
-			WHERE c.state = 'active' AND (c.purpose = ? OR ? = '') AND `+query, purpose, purpose, arg)
+			WHERE c.state = 'active' AND (c.purpose = ? OR ? = '') AND `+query+t.dialect.rowLockOf("c"), purpose, purpose, arg)
 		if err != nil {
 			return err
 		}
@@ -176,18 +187,19 @@ func (t *Tx) CheckAccessCode(c *AccessCode, presented string, now time.Time, max
 	if !countWrong {
 		return CodeWrong, maxTries - c.WrongTries, nil
 	}
-	c.WrongTries++
+	// Counted in the database, not from the value read earlier, so that no
+	// wrong try is lost to another connection's count.
+	if err := t.queryRow(`UPDATE access_codes SET wrong_tries = wrong_tries + 1 WHERE id = ? RETURNING wrong_tries`,
+		c.ID).Scan(&c.WrongTries); err != nil {
+		return 0, 0, err
+	}
 	if c.WrongTries >= maxTries {
-		if _, err := t.exec(`UPDATE access_codes SET wrong_tries = ? WHERE id = ?`, c.WrongTries, c.ID); err != nil {
-			return 0, 0, err
-		}
 		if err := t.closeCode(c, CodeLocked, now); err != nil {
 			return 0, 0, err
 		}
 		return CodeNowLocked, 0, nil
 	}
-	_, err := t.exec(`UPDATE access_codes SET wrong_tries = ? WHERE id = ?`, c.WrongTries, c.ID)
-	return CodeWrong, maxTries - c.WrongTries, err
+	return CodeWrong, maxTries - c.WrongTries, nil
 }
 
 // UseAccessCode closes a code that did its work.
@@ -200,27 +212,16 @@ func (t *Tx) closeCode(c *AccessCode, state string, now time.Time) error {
 }
 
 // ExpireAccessCodes clears every active code past its time and returns
-// the request IDs they belonged to.
+// the request IDs they belonged to. One statement both changes and lists
+// them, so a code another connection changes meanwhile is either in both
+// or in neither.
 func (t *Tx) ExpireAccessCodes(now time.Time) ([]int64, error) {
-	rows, err := t.query(`SELECT request_id FROM access_codes WHERE state = 'active' AND expires_at <= ?`, unix(now))
-	if err != nil {
-		return nil, err
-	}
-	var ids []int64
-	for rows.Next() {
+	rows, err := t.query(`UPDATE access_codes SET state = ?, code_hash = '', closed_at = ?
+		WHERE state = 'active' AND expires_at <= ? RETURNING request_id`, CodeExpired, unix(now), unix(now))
+	return scanAll(rows, err, func(row rowScanner) (int64, error) {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if _, err := t.exec(`UPDATE access_codes SET state = ?, code_hash = '', closed_at = ? WHERE state = 'active' AND expires_at <= ?`,
-		CodeExpired, unix(now), unix(now)); err != nil {
-		return nil, err
-	}
-	return ids, nil
+		return id, row.Scan(&id)
+	})
 }
 
 // CodesIssuedSince counts the codes issued to an account since a time, for
@@ -273,7 +274,10 @@ func (t *Tx) CountContaining(s string) (int, error) {
 		`SELECT COUNT(*) FROM outbox WHERE instr(body, ?) > 0 OR instr(subject, ?) > 0`,
 		`SELECT COUNT(*) FROM requests WHERE instr(fields, ?) > 0 OR instr(password_hash, ?) > 0`,
 		`SELECT COUNT(*) FROM audit_log WHERE instr(detail, ?) > 0 OR instr(action, ?) > 0`,
-		`SELECT COUNT(*) FROM seen_messages WHERE instr(reason, ?) > 0 OR instr(CAST(replacement AS TEXT), ?) > 0`,
+		// The masked copy is searched as bytes (PostgreSQL's CAST of a
+		// bytea to text would give its hex); see instr in the
+		// PostgreSQL migrations.
+		`SELECT COUNT(*) FROM seen_messages WHERE instr(reason, ?) > 0 OR instr(replacement, ?) > 0`,
 		`SELECT COUNT(*) FROM access_codes WHERE instr(code_hash, ?) > 0 OR instr(salt, ?) > 0`,
 	} {
 		var n int

@@ -28,14 +28,13 @@ func (t *Tx) AddDocument(d *Document) error {
 	if d.SeenID != 0 {
 		sid = d.SeenID
 	}
-	res, err := t.exec(`INSERT INTO documents (request_id, seen_id, filename, content_type, size, sha256, data,
-		accepted, received_at) VALUES (?,?,?,?,?,?,?,?,?)`, rid, sid, d.Filename, d.ContentType, d.Size, d.SHA256,
-		d.Data, d.Accepted, unix(d.ReceivedAt))
+	err := t.queryRow(`INSERT INTO documents (request_id, seen_id, filename, content_type, size, sha256, data,
+		accepted, received_at) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id`, rid, sid, d.Filename, d.ContentType, d.Size, d.SHA256,
+		d.Data, flag(d.Accepted), unix(d.ReceivedAt)).Scan(&d.ID)
 	if err != nil {
 		return fmt.Errorf("store document %s: %w", d.Filename, err)
 	}
-	d.ID, err = res.LastInsertId()
-	return err
+	return nil
 }
 
 // Documents lists a request's documents without their content.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -30,7 +31,10 @@ func (t *Tx) IssueRequestToken(requestID int64, digits int, now time.Time, valid
 	}
 	s := hex.EncodeToString(salt)
 	expires := now.Add(validFor)
-	_, err = t.exec(`INSERT OR REPLACE INTO request_tokens (request_id, salt, hash, expires_at) VALUES (?,?,?,?)`,
+	// A new number replaces the old one whole: it is unused again.
+	_, err = t.exec(`INSERT INTO request_tokens (request_id, salt, hash, expires_at) VALUES (?,?,?,?)
+		ON CONFLICT(request_id) DO UPDATE SET salt = excluded.salt, hash = excluded.hash,
+			expires_at = excluded.expires_at, used_at = NULL`,
 		requestID, s, hashCode(s, token), unix(expires))
 	return token, expires, err
 }
@@ -51,7 +55,10 @@ func (t *Tx) CheckRequestToken(requestID int64, presented string, now time.Time)
 	var salt, hash string
 	var expires int64
 	var used sql.NullInt64
-	err := t.queryRow(`SELECT salt, hash, expires_at, used_at FROM request_tokens WHERE request_id = ?`, requestID).Scan(&salt, &hash, &expires, &used)
+	// Locked to the end of the transaction (PostgreSQL): the caller uses
+	// the number next, and a second presentation must wait to see it used.
+	err := t.queryRow(`SELECT salt, hash, expires_at, used_at FROM request_tokens WHERE request_id = ?`+t.dialect.rowLock(),
+		requestID).Scan(&salt, &hash, &expires, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return TokenWrong, nil
 	}
@@ -92,14 +99,10 @@ type FacilityUser struct {
 // CreateFacilityUser inserts u; a taken user or VPN ID is an error the
 // caller retries with new numbers.
 func (t *Tx) CreateFacilityUser(u *FacilityUser) error {
-	res, err := t.exec(`INSERT INTO facility_users (user_id, vpn_id, prefecture, facility, facility_code, email, name, role,
-		password_hash, initial, request_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,1,?,?)`,
-		u.UserID, u.VPNID, u.Prefecture, u.Facility, u.FacilityCode, u.Email, u.Name, u.Role, u.PasswordHash, u.RequestID, unix(u.CreatedAt))
-	if err != nil {
-		return err
-	}
-	u.ID, err = res.LastInsertId()
-	return err
+	return t.queryRow(`INSERT INTO facility_users (user_id, vpn_id, prefecture, facility, facility_code, email, name, role,
+		password_hash, initial, request_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,1,?,?) RETURNING id`,
+		u.UserID, u.VPNID, u.Prefecture, u.Facility, u.FacilityCode, u.Email, u.Name, u.Role, u.PasswordHash, u.RequestID,
+		unix(u.CreatedAt)).Scan(&u.ID)
 }
 
 // FacilityIDsTaken reports whether a user ID or VPN ID is in use.
@@ -132,6 +135,15 @@ func (t *Tx) SetFacilityPassword(id int64, hash string) error {
 
 // SetFacilityService records a service's state for a facility user.
 func (t *Tx) SetFacilityService(userID int64, service, state string, requestID int64, at time.Time) error {
+	// No unique key on (user_id, service) to upsert against: the user's row
+	// lock keeps two transactions from both finding no row and both
+	// inserting one (PostgreSQL; SQLite has one writer).
+	if t.dialect.postgres {
+		var id int64
+		if err := t.queryRow(`SELECT id FROM facility_users WHERE id = ? FOR UPDATE`, userID).Scan(&id); err != nil {
+			return fmt.Errorf("lock facility user %d: %w", userID, err)
+		}
+	}
 	res, err := t.exec(`UPDATE facility_services SET state = ?, request_id = ?, updated_at = ? WHERE user_id = ? AND service = ?`,
 		state, requestID, unix(at), userID, service)
 	if err != nil {

@@ -9,8 +9,12 @@ import (
 
 // ClaimJobRun takes the slot of a job for this process. It reports false
 // when the slot was already claimed, by an earlier run or another process.
+// The claim is one INSERT against the primary key, so it holds with any
+// number of connections: under PostgreSQL a second claimer waits for the
+// first one's commit and then inserts nothing.
 func (s *Store) ClaimJobRun(ctx context.Context, job string, slot, at time.Time) (bool, error) {
-	res, err := s.exec(ctx, `INSERT OR IGNORE INTO job_runs (job, slot, started_at) VALUES (?,?,?)`,
+	res, err := s.exec(ctx, `INSERT INTO job_runs (job, slot, started_at) VALUES (?,?,?)
+		ON CONFLICT DO NOTHING`,
 		job, unix(slot), unix(at))
 	if err != nil {
 		return false, err
@@ -61,12 +65,15 @@ func (s *Store) JobRuns(ctx context.Context, job string, limit int) ([]JobRun, e
 
 // ClaimStep records that a job did a step (key per request and step) in
 // this transaction; false means it was done before and must not be redone.
+// As with ClaimJobRun the primary key decides: a concurrent transaction
+// claiming the same key waits for this one and then claims nothing.
 func (t *Tx) ClaimStep(job, key string, requestID int64, at time.Time) (bool, error) {
 	var rid any
 	if requestID != 0 {
 		rid = requestID
 	}
-	res, err := t.exec(`INSERT OR IGNORE INTO job_steps (key, job, request_id, done_at) VALUES (?,?,?,?)`,
+	res, err := t.exec(`INSERT INTO job_steps (key, job, request_id, done_at) VALUES (?,?,?,?)
+		ON CONFLICT DO NOTHING`,
 		key, job, rid, unix(at))
 	if err != nil {
 		return false, err

@@ -64,13 +64,9 @@ func (t *Tx) AddForwarding(f *Forwarding) error {
 	if f.RequestID != 0 {
 		rid = f.RequestID
 	}
-	res, err := t.exec(`INSERT INTO forwardings (account_id, request_id, old_login, new_login, starts_at, ends_at) VALUES (?,?,?,?,?,?)`,
-		f.AccountID, rid, f.OldLogin, f.NewLogin, unix(f.StartsAt), unix(f.EndsAt))
-	if err != nil {
-		return err
-	}
-	f.ID, err = res.LastInsertId()
-	return err
+	return t.queryRow(`INSERT INTO forwardings (account_id, request_id, old_login, new_login, starts_at, ends_at)
+		VALUES (?,?,?,?,?,?) RETURNING id`,
+		f.AccountID, rid, f.OldLogin, f.NewLogin, unix(f.StartsAt), unix(f.EndsAt)).Scan(&f.ID)
 }
 
 // EndForwardings ends the active forwardings of an account (deleted or

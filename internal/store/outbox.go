@@ -83,11 +83,12 @@ func (t *Tx) Enqueue(q Queued) (int64, error) {
 	if charset == "" {
 		charset = "utf-8"
 	}
-	res, err := t.exec(`INSERT INTO outbox (message_id, request_id, notice, recipient, created_at, date, from_addr,
+	var id int64
+	err = t.queryRow(`INSERT INTO outbox (message_id, request_id, notice, recipient, created_at, date, from_addr,
 		to_addrs, cc_addrs, subject, body, in_reply_to, refs, charset, attachments, state, next_attempt_at, last_error, sensitive, priority)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		n.MessageID, rid, q.Kind, n.To[0], unix(n.Date), unix(n.Date), n.From, string(to), string(cc), n.Subject,
-		body, n.InReplyTo, string(refs), charset, attachments, state, next, q.Reason, q.Sensitive, priority(q.Urgent))
+		body, n.InReplyTo, string(refs), charset, attachments, state, next, q.Reason, flag(q.Sensitive), priority(q.Urgent)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue %s: %w", q.Kind, err)
 	}
@@ -96,7 +97,7 @@ func (t *Tx) Enqueue(q Queued) (int64, error) {
 			return 0, err
 		}
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 func priority(urgent bool) int {

@@ -71,10 +71,14 @@ func scanRequest(row rowScanner) (*Request, error) {
 }
 
 // NextReference allocates the next reference of a year, e.g. MDG-2026-000123.
+// The upsert counts in one statement, so two connections never get the
+// same number: under PostgreSQL the second waits on the row's lock and
+// then counts from the first one's value. (The table name says which last
+// is meant: PostgreSQL finds excluded.last ambiguous otherwise.)
 func (t *Tx) NextReference(prefix string, year int) (string, error) {
 	var last int
 	err := t.queryRow(`INSERT INTO reference_counters (year, last) VALUES (?, 1)
-		ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last`, year).Scan(&last)
+		ON CONFLICT(year) DO UPDATE SET last = reference_counters.last + 1 RETURNING last`, year).Scan(&last)
 	if err != nil {
 		return "", fmt.Errorf("allocate reference: %w", err)
 	}
@@ -87,16 +91,15 @@ func (t *Tx) CreateRequest(r *Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.exec(`INSERT INTO requests (reference, kind, state, applicant, lang, fields, password_hash,
-		desired_id, identity_key, thread_root, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+	err = t.queryRow(`INSERT INTO requests (reference, kind, state, applicant, lang, fields, password_hash,
+		desired_id, identity_key, thread_root, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		r.Reference, r.Kind, r.State, r.Applicant, r.Lang, string(fields), r.PasswordHash, r.DesiredID,
-		r.IdentityKey, r.ThreadRoot, unix(r.CreatedAt), unix(r.CreatedAt))
+		r.IdentityKey, r.ThreadRoot, unix(r.CreatedAt), unix(r.CreatedAt)).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("create request %s: %w", r.Reference, err)
 	}
-	r.ID, err = res.LastInsertId()
 	r.UpdatedAt = r.CreatedAt
-	return err
+	return nil
 }
 
 // SetRequestState moves a request to state; closed states set closed_at.

@@ -96,7 +96,7 @@ func waitWALEmpty(t *testing.T, path string) {
 func rawColumn(t *testing.T, s *Store, column string, id int64) string {
 	t.Helper()
 	var v string
-	if err := s.db.QueryRow(`SELECT `+column+` FROM outbox WHERE id = ?`, id).Scan(&v); err != nil {
+	if err := s.queryRowOnce(context.Background(), `SELECT `+column+` FROM outbox WHERE id = ?`, id).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
 	return v
@@ -214,7 +214,7 @@ func TestSealedBodyMovedToAnotherRowIsNotSent(t *testing.T) {
 	second := enqueue(t, s, Queued{Kind: "reset_code", Sensitive: true, Notice: codeNotice("b@desk", "code for b")})
 	plain := enqueue(t, s, Queued{Kind: "new_id_received", Notice: Notice{MessageID: "c@desk", Date: sealNow,
 		From: "desk@x.example", To: []string{"c@hosp.example"}, Subject: "received", Body: "received"}})
-	if _, err := s.db.Exec(`UPDATE outbox SET body = (SELECT body FROM outbox WHERE id = ?) WHERE id = ?`, first, second); err != nil {
+	if _, err := s.execOnce(ctx, `UPDATE outbox SET body = (SELECT body FROM outbox WHERE id = ?) WHERE id = ?`, first, second); err != nil {
 		t.Fatal(err)
 	}
 	due, err := s.Due(ctx, sealNow, 10)

@@ -71,15 +71,16 @@ func (t *Tx) RecordSeen(s *Seen) (int64, error) {
 	if s.RequestID != 0 {
 		requestID = s.RequestID
 	}
-	res, err := t.exec(`INSERT INTO seen_messages (mailbox, uid_validity, uid, message_id, content_sha256,
+	var id int64
+	err := t.queryRow(`INSERT INTO seen_messages (mailbox, uid_validity, uid, message_id, content_sha256,
 		from_addr, subject, received_at, outcome, reason, request_id, destination, replacement, replacement_filed)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		s.Mailbox, s.UIDValidity, s.UID, s.MessageID, s.ContentSHA256, s.From, s.Subject, unix(s.ReceivedAt),
-		s.Outcome, s.Reason, requestID, s.Destination, s.Replacement, s.ReplacementFiled)
+		s.Outcome, s.Reason, requestID, s.Destination, s.Replacement, flag(s.ReplacementFiled)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record seen uid %d: %w", s.UID, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // MarkReplacementFiled records that the masked copy is in the folder.

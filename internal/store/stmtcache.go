@@ -11,10 +11,11 @@ import (
 // (madoguchi bench); the driver keeps a prepared single statement's
 // handle, so reusing the *sql.Stmt skips the parse.
 type stmtCache struct {
-	db     *sql.DB
-	mu     sync.Mutex
-	m      map[string]*sql.Stmt
-	wanted map[string]bool
+	db      *sql.DB
+	dialect *dialect
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	wanted  map[string]bool
 }
 
 // maxCachedStmts bounds the cache; the queries are constants or built from
@@ -45,7 +46,7 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	}
 	// Prepared without the lock: it waits for the connection, which a
 	// transaction that wants the lock may hold.
-	st, err := c.db.PrepareContext(ctx, query)
+	st, err := c.db.PrepareContext(ctx, c.dialect.sql(query))
 	if err != nil {
 		return nil
 	}
@@ -99,21 +100,43 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	if st := s.stmts.get(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return s.db.ExecContext(ctx, query, args...)
+	return s.db.ExecContext(ctx, s.dialect.sql(query), args...)
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := s.stmts.get(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return s.db.QueryContext(ctx, query, args...)
+	return s.db.QueryContext(ctx, s.dialect.sql(query), args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := s.stmts.get(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return s.db.QueryRowContext(ctx, query, args...)
+	return s.db.QueryRowContext(ctx, s.dialect.sql(query), args...)
+}
+
+// The unprepared variants run a query without the statement cache: the
+// operators' commands, whose queries run once.
+func (s *Store) execOnce(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.db.ExecContext(ctx, s.dialect.sql(query), args...)
+}
+
+func (s *Store) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.dialect.sql(query), args...)
+}
+
+func (s *Store) queryRowOnce(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.dialect.sql(query), args...)
+}
+
+func (t *Tx) execOnce(query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), args...)
+}
+
+func (t *Tx) queryRowOnce(query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), args...)
 }
 
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
@@ -121,7 +144,7 @@ func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
 		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
 	}
 	t.stmts.want(query)
-	return t.tx.ExecContext(t.ctx, query, args...)
+	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), args...)
 }
 
 func (t *Tx) query(query string, args ...any) (*sql.Rows, error) {
@@ -129,7 +152,7 @@ func (t *Tx) query(query string, args ...any) (*sql.Rows, error) {
 		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
 	}
 	t.stmts.want(query)
-	return t.tx.QueryContext(t.ctx, query, args...)
+	return t.tx.QueryContext(t.ctx, t.dialect.sql(query), args...)
 }
 
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
@@ -137,5 +160,5 @@ func (t *Tx) queryRow(query string, args ...any) *sql.Row {
 		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
 	}
 	t.stmts.want(query)
-	return t.tx.QueryRowContext(t.ctx, query, args...)
+	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), args...)
 }

@@ -1,6 +1,8 @@
-// Package store keeps the desk's state in SQLite: seen messages, requests,
-// accounts, documents, the outbox and the audit log. Every state change and
-// the notices it causes are written in one transaction (see Store.Tx).
+// Package store keeps the desk's state in SQLite (the default) or
+// PostgreSQL: seen messages, requests, accounts, documents, the outbox and
+// the audit log. Every state change and the notices it causes are written
+// in one transaction (see Store.Tx). Both engines run the same SQL through
+// one API; dialect.go says what differs.
 package store
 
 import (
@@ -23,8 +25,14 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
+
+// The migrations of each engine, with the same numbers.
+const (
+	sqliteMigrations   = "migrations"
+	postgresMigrations = "migrations/postgres"
+)
 
 // Options tune the database connection.
 type Options struct {
@@ -35,7 +43,11 @@ type Options struct {
 	// KeyPath is the file holding the key that seals sensitive notices;
 	// default the database path plus ".key". It is made (0600) on first
 	// open. A ":memory:" database uses a key that lives in memory.
+	// PostgreSQL needs it set, and the file must exist (see OpenPostgres).
 	KeyPath string
+	// Schema is the PostgreSQL schema that holds the desk's tables
+	// (OpenPostgres); SQLite ignores it.
+	Schema string
 	// Logger receives warnings about the key and unreadable sealed
 	// notices (never their text); nil discards them.
 	Logger *slog.Logger
@@ -43,10 +55,13 @@ type Options struct {
 
 // Store is the open database.
 type Store struct {
-	db          *sql.DB
-	stmts       *stmtCache
-	seal        *sealer
-	log         *slog.Logger
+	db      *sql.DB
+	dialect *dialect
+	stmts   *stmtCache
+	seal    *sealer
+	log     *slog.Logger
+	// checkpoints is nil under PostgreSQL, which has no WAL file of ours
+	// to truncate.
 	checkpoints *walCheckpointer
 }
 
@@ -113,13 +128,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// SQLite has one writer; one connection keeps the pool from fighting
 	// over the lock inside this process.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, stmts: &stmtCache{db: db}, seal: seal, log: log}
+	s := newStore(db, &dialect{}, seal, log)
 	s.checkpoints = &walCheckpointer{run: s.CheckpointWAL, every: checkpointEvery, log: log}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.secureOutbox(ctx); err != nil {
+	if err := s.start(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -127,6 +138,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// that kept secrets in clear text) go now rather than at the next scrub.
 	s.checkpoints.request()
 	return s, nil
+}
+
+func newStore(db *sql.DB, d *dialect, seal *sealer, log *slog.Logger) *Store {
+	return &Store{db: db, dialect: d, stmts: &stmtCache{db: db, dialect: d}, seal: seal, log: log}
+}
+
+// start migrates the schema and secures the outbox, on either engine.
+func (s *Store) start(ctx context.Context) error {
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	return s.secureOutbox(ctx)
 }
 
 // createPrivate makes the database file 0600 before SQLite opens it:
@@ -157,15 +180,21 @@ func createPrivate(path string) (hadData bool, err error) {
 func (s *Store) Close() error {
 	// SQLite checkpoints and removes the WAL when the last connection
 	// closes, so a checkpoint still waiting is not needed.
-	s.checkpoints.stop()
+	if s.checkpoints != nil {
+		s.checkpoints.stop()
+	}
 	s.stmts.close()
 	return s.db.Close()
 }
 
 // CheckpointWAL copies the WAL into the database file and truncates it, so
 // replaced content (a scrubbed notice, even sealed) is left nowhere. It
-// fails when another process's reader kept it from finishing.
+// fails when another process's reader kept it from finishing. Under
+// PostgreSQL it does nothing: the server owns its files.
 func (s *Store) CheckpointWAL(ctx context.Context) error {
+	if s.dialect.postgres {
+		return nil
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -218,8 +247,12 @@ type walCheckpointer struct {
 	running sync.WaitGroup
 }
 
-// request asks for a checkpoint; requests before it runs share it.
+// request asks for a checkpoint; requests before it runs share it. A nil
+// checkpointer (PostgreSQL) ignores it.
 func (c *walCheckpointer) request() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped || c.timer != nil {
@@ -257,13 +290,42 @@ func (c *walCheckpointer) stop() {
 	c.running.Wait()
 }
 
-// migrate applies the embedded migrations newer than PRAGMA user_version.
+// migrationFile is one numbered migration script.
+type migrationFile struct {
+	version int
+	name    string
+}
+
+// migrationFiles lists the migrations in dir, oldest first.
+func migrationFiles(dir string) ([]migrationFile, error) {
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []migrationFile
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		version, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its number", e.Name())
+		}
+		out = append(out, migrationFile{version: version, name: e.Name()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// migrate applies the embedded migrations newer than the schema version.
 func (s *Store) migrate(ctx context.Context) error {
-	entries, err := fs.ReadDir(migrations, "migrations")
+	if s.dialect.postgres {
+		return s.migratePostgres(ctx)
+	}
+	files, err := migrationFiles(sqliteMigrations)
 	if err != nil {
 		return err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	var current int
 	if err := s.queryRow(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
@@ -273,15 +335,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.prepareMigration(ctx, current); err != nil {
 		return err
 	}
-	for _, e := range entries {
-		version, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with its number", e.Name())
-		}
-		if version <= current {
+	for _, m := range files {
+		if m.version <= current {
 			continue
 		}
-		script, err := migrations.ReadFile("migrations/" + e.Name())
+		script, err := migrations.ReadFile(sqliteMigrations + "/" + m.name)
 		if err != nil {
 			return err
 		}
@@ -291,16 +349,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", e.Name(), err)
+			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
 			tx.Rollback()
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: %w", e.Name(), err)
+			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
-		current = version
+		current = m.version
 	}
 	return nil
 }
@@ -308,7 +366,11 @@ func (s *Store) migrate(ctx context.Context) error {
 // SchemaVersion reports the applied migration number.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := s.queryRow(ctx, "PRAGMA user_version").Scan(&v)
+	query := "PRAGMA user_version"
+	if s.dialect.postgres {
+		query = postgresVersionQuery
+	}
+	err := s.queryRowOnce(ctx, query).Scan(&v)
 	return v, err
 }
 
@@ -319,7 +381,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Tx{tx: sqlTx, ctx: ctx, stmts: s.stmts, seal: s.seal}); err != nil {
+	if err := fn(&Tx{tx: sqlTx, ctx: ctx, stmts: s.stmts, seal: s.seal, dialect: s.dialect}); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -333,10 +395,11 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 // Tx is an open transaction. Its methods are the only way handlers change
 // state.
 type Tx struct {
-	tx    *sql.Tx
-	ctx   context.Context
-	stmts *stmtCache
-	seal  *sealer
+	tx      *sql.Tx
+	ctx     context.Context
+	stmts   *stmtCache
+	seal    *sealer
+	dialect *dialect
 }
 
 func unix(t time.Time) int64 { return t.Unix() }
@@ -367,4 +430,14 @@ func scanAll[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error))
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// flag stores a Go bool in an INTEGER column as 0 or 1, the form SQLite
+// keeps and the queries compare with (sensitive = 1); PostgreSQL's driver
+// would not turn a bool into a BIGINT on its own.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

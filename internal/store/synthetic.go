@@ -21,6 +21,9 @@ type Synthetic struct {
 
 // SeedSynthetic fills an empty database with s, in SQL (recursive CTEs),
 // so that a million rows take seconds, not the desk's own code paths.
+// Numbers are zero-padded to seven digits as substr(10000000 + n, 2), which
+// both engines read alike (PostgreSQL has no printf). The recursive CTE's
+// n is a BIGINT, so PostgreSQL reads the bound times as BIGINT too.
 func (st *Store) SeedSynthetic(ctx context.Context, s Synthetic) error {
 	now := unix(s.Now)
 	return st.Tx(ctx, func(tx *Tx) error {
@@ -28,35 +31,35 @@ func (st *Store) SeedSynthetic(ctx context.Context, s Synthetic) error {
 			sql  string
 			args []any
 		}{
-			{`WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM seq WHERE n < ?)
+			{`WITH RECURSIVE seq(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT n+1 FROM seq WHERE n < ?)
 			INSERT INTO accounts (login, kind, family_name, given_name, family_reading, given_reading, identity_key, sex,
 				birth_date, email, eligibility, password_hash, created_at)
-			SELECT printf('s%07d-x', n), 'personal', '姓' || n, '名', 'セイ', 'メイ', '姓' || n || '|名|1980-01-01', 'male',
-				'1980-01-01', printf('s%07d@hosp.example', n), 1, '', ? - n FROM seq`, []any{s.Accounts, now}},
-			{`WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM seq WHERE n < ?)
+			SELECT 's' || substr(CAST(10000000 + n AS TEXT), 2) || '-x', 'personal', '姓' || n, '名', 'セイ', 'メイ', '姓' || n || '|名|1980-01-01', 'male',
+				'1980-01-01', 's' || substr(CAST(10000000 + n AS TEXT), 2) || '@hosp.example', 1, '', ? - n FROM seq`, []any{s.Accounts, now}},
+			{`WITH RECURSIVE seq(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT n+1 FROM seq WHERE n < ?)
 			INSERT INTO requests (reference, kind, state, applicant, fields, desired_id, identity_key, created_at, updated_at, closed_at)
-			SELECT printf('SYN-H-%07d', n), 'new_id', CASE n % 3 WHEN 0 THEN 'rejected' ELSE 'approved' END,
-				printf('h%07d@hosp.example', n), '{}', '', '', ? - 86400 * (2 + n % 700), ? - 86400 * (1 + n % 700), ? - 86400 * (1 + n % 700) FROM seq`,
+			SELECT 'SYN-H-' || substr(CAST(10000000 + n AS TEXT), 2), 'new_id', CASE n % 3 WHEN 0 THEN 'rejected' ELSE 'approved' END,
+				'h' || substr(CAST(10000000 + n AS TEXT), 2) || '@hosp.example', '{}', '', '', ? - 86400 * (2 + n % 700), ? - 86400 * (1 + n % 700), ? - 86400 * (1 + n % 700) FROM seq`,
 				[]any{s.Closed, now, now, now}},
-			{`WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM seq WHERE n < ?)
+			{`WITH RECURSIVE seq(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT n+1 FROM seq WHERE n < ?)
 			INSERT INTO requests (reference, kind, state, applicant, fields, desired_id, identity_key, created_at, updated_at)
-			SELECT printf('SYN-O-%07d', n), 'new_id', CASE n % 5 WHEN 0 THEN 'documents_received' ELSE 'awaiting_documents' END,
-				printf('o%07d@hosp.example', n), '{"family_name":"姓","given_name":"名"}', printf('o%07d-x', n), '', ? - (n % 86000), ? - (n % 86000) FROM seq`,
+			SELECT 'SYN-O-' || substr(CAST(10000000 + n AS TEXT), 2), 'new_id', CASE n % 5 WHEN 0 THEN 'documents_received' ELSE 'awaiting_documents' END,
+				'o' || substr(CAST(10000000 + n AS TEXT), 2) || '@hosp.example', '{"family_name":"姓","given_name":"名"}', 'o' || substr(CAST(10000000 + n AS TEXT), 2) || '-x', '', ? - (n % 86000), ? - (n % 86000) FROM seq`,
 				[]any{s.OpenRequests, now, now}},
-			{`WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM seq WHERE n < ?)
+			{`WITH RECURSIVE seq(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT n+1 FROM seq WHERE n < ?)
 			INSERT INTO requests (reference, kind, state, applicant, fields, desired_id, identity_key, created_at, updated_at)
-			SELECT printf('SYN-D-%07d', n), 'new_id', 'awaiting_documents', printf('d%07d@hosp.example', n),
-				'{"family_name":"姓","given_name":"名"}', printf('d%07d-x', n), '', ? - 86400 * (8 + n % 33), ? - 86400 * (8 + n % 33) FROM seq`,
+			SELECT 'SYN-D-' || substr(CAST(10000000 + n AS TEXT), 2), 'new_id', 'awaiting_documents', 'd' || substr(CAST(10000000 + n AS TEXT), 2) || '@hosp.example',
+				'{"family_name":"姓","given_name":"名"}', 'd' || substr(CAST(10000000 + n AS TEXT), 2) || '-x', '', ? - 86400 * (8 + n % 33), ? - 86400 * (8 + n % 33) FROM seq`,
 				[]any{s.DueReminders, now, now}},
-			{`WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM seq WHERE n < ?)
+			{`WITH RECURSIVE seq(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT n+1 FROM seq WHERE n < ?)
 			INSERT INTO requests (reference, kind, state, applicant, fields, account_id, created_at, updated_at)
-			SELECT printf('SYN-C-%07d', n), 'password_reset', 'code_sent', printf('s%07d@hosp.example', n), '{}', n, ? - 1200, ? - 1200 FROM seq`,
+			SELECT 'SYN-C-' || substr(CAST(10000000 + n AS TEXT), 2), 'password_reset', 'code_sent', 's' || substr(CAST(10000000 + n AS TEXT), 2) || '@hosp.example', '{}', n, ? - 1200, ? - 1200 FROM seq`,
 				[]any{s.DueCodes, now, now}},
 			{`INSERT INTO access_codes (account_id, request_id, purpose, salt, code_hash, created_at, expires_at, state)
 			SELECT account_id, id, 'password_reset', 'salt', 'hash', created_at, created_at + 600, 'active' FROM requests WHERE reference LIKE 'SYN-C-%'`, nil},
-			{`WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM seq WHERE n < ?)
+			{`WITH RECURSIVE seq(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT n+1 FROM seq WHERE n < ?)
 			INSERT INTO forwardings (account_id, old_login, new_login, starts_at, ends_at)
-			SELECT n, printf('old%07d-x', n), printf('s%07d-x', n), ? - 86400 * 340, ? + 86400 * (n % 30) FROM seq`,
+			SELECT n, 'old' || substr(CAST(10000000 + n AS TEXT), 2) || '-x', 's' || substr(CAST(10000000 + n AS TEXT), 2) || '-x', ? - 86400 * 340, ? + 86400 * (n % 30) FROM seq`,
 				[]any{s.DueForwardings, now, now}},
 		}
 		for i, step := range steps {
