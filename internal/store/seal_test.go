@@ -208,29 +208,30 @@ func TestSealOpensOnlyForItsRowAndKey(t *testing.T) {
 // A sealed body copied onto another row does not open: the row is failed,
 // never sent with the other row's (or garbled) text.
 func TestSealedBodyMovedToAnotherRowIsNotSent(t *testing.T) {
-	ctx := context.Background()
-	s := openFile(t, filepath.Join(t.TempDir(), "desk.db"), Options{})
-	first := enqueue(t, s, Queued{Kind: "reset_code", Sensitive: true, Notice: codeNotice("a@desk", "code for a")})
-	second := enqueue(t, s, Queued{Kind: "reset_code", Sensitive: true, Notice: codeNotice("b@desk", "code for b")})
-	plain := enqueue(t, s, Queued{Kind: "new_id_received", Notice: Notice{MessageID: "c@desk", Date: sealNow,
-		From: "desk@x.example", To: []string{"c@hosp.example"}, Subject: "received", Body: "received"}})
-	if _, err := s.execOnce(ctx, `UPDATE outbox SET body = (SELECT body FROM outbox WHERE id = ?) WHERE id = ?`, first, second); err != nil {
-		t.Fatal(err)
-	}
-	due, err := s.Due(ctx, sealNow, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(due) != 2 || due[0].ID != first || due[0].Body != "code for a" || due[1].ID != plain {
-		t.Fatalf("due %+v; want the intact sealed row and the plain one", due)
-	}
-	failed, _ := s.Outbox(ctx, OutboxFailed)
-	if len(failed) != 1 || failed[0].ID != second || !strings.Contains(failed[0].LastError, "sealed with a key that is gone") {
-		t.Fatalf("failed rows %+v; want the moved one with a clear reason", failed)
-	}
-	if body := rawColumn(t, s, "body", second); isSealed(body) {
-		t.Fatalf("a failed sensitive row keeps no sealed text: %q", body)
-	}
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		first := enqueue(t, s, Queued{Kind: "reset_code", Sensitive: true, Notice: codeNotice("a@desk", "code for a")})
+		second := enqueue(t, s, Queued{Kind: "reset_code", Sensitive: true, Notice: codeNotice("b@desk", "code for b")})
+		plain := enqueue(t, s, Queued{Kind: "new_id_received", Notice: Notice{MessageID: "c@desk", Date: sealNow,
+			From: "desk@x.example", To: []string{"c@hosp.example"}, Subject: "received", Body: "received"}})
+		if _, err := s.execOnce(ctx, `UPDATE outbox SET body = (SELECT body FROM outbox WHERE id = ?) WHERE id = ?`, first, second); err != nil {
+			t.Fatal(err)
+		}
+		due, err := s.Due(ctx, sealNow, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) != 2 || due[0].ID != first || due[0].Body != "code for a" || due[1].ID != plain {
+			t.Fatalf("due %+v; want the intact sealed row and the plain one", due)
+		}
+		failed, _ := s.Outbox(ctx, OutboxFailed)
+		if len(failed) != 1 || failed[0].ID != second || !strings.Contains(failed[0].LastError, "sealed with a key that is gone") {
+			t.Fatalf("failed rows %+v; want the moved one with a clear reason", failed)
+		}
+		if body := rawColumn(t, s, "body", second); isSealed(body) {
+			t.Fatalf("a failed sensitive row keeps no sealed text: %q", body)
+		}
+	})
 }
 
 func TestKeyFileMadePrivateAndReused(t *testing.T) {
@@ -475,4 +476,64 @@ func BenchmarkEnqueue(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A PostgreSQL store never makes its key: without the file it refuses to
+// open, naming the setting; instances given the same file open each
+// other's sealed notices.
+func TestPostgresKeyFileIsRequiredAndShared(t *testing.T) {
+	t.Run("Postgres", func(t *testing.T) {
+		ctx := context.Background()
+		url, opts := postgresTestOptions(t)
+		missing := opts
+		missing.KeyPath = filepath.Join(t.TempDir(), "none.key")
+		for _, o := range []Options{{Schema: opts.Schema}, missing} {
+			if s, err := OpenPostgres(ctx, url, o); !errors.Is(err, ErrNoKeyFile) || !strings.Contains(err.Error(), "database.key_file") {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("key %q: %v; want a refusal naming database.key_file", o.KeyPath, err)
+			}
+		}
+		if _, err := os.Stat(missing.KeyPath); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a key file was made: %v", err)
+		}
+		first, err := OpenPostgres(ctx, url, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		id := enqueue(t, first, Queued{Kind: "reset_code", Sensitive: true, Notice: codeNotice("a@desk", "code 1234")})
+		second, err := OpenPostgres(ctx, url, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer second.Close()
+		due, err := second.Due(ctx, sealNow, 10)
+		if err != nil || len(due) != 1 || due[0].ID != id || due[0].Body != "code 1234" {
+			t.Fatalf("the other instance's due notices: %+v, %v", due, err)
+		}
+		if body := rawColumn(t, second, "body", id); !isSealed(body) {
+			t.Fatalf("stored body %q is not sealed", body)
+		}
+	})
+}
+
+// What SQLite does with files has no PostgreSQL counterpart: a checkpoint
+// is nothing to do, a backup is pg_dump's job and says so.
+func TestPostgresFileFeatures(t *testing.T) {
+	t.Run("Postgres", func(t *testing.T) {
+		s := openPostgresTest(t)
+		ctx := context.Background()
+		if err := s.CheckpointWAL(ctx); err != nil {
+			t.Errorf("checkpoint: %v", err)
+		}
+		dest := filepath.Join(t.TempDir(), "copy.db")
+		if err := s.Backup(ctx, dest); !errors.Is(err, ErrBackupPostgres) || !strings.Contains(err.Error(), "pg_dump") {
+			t.Errorf("backup: %v; want the pg_dump rule", err)
+		}
+		if _, err := os.Stat(dest); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("backup wrote %s: %v", dest, err)
+		}
+	})
 }
