@@ -51,6 +51,9 @@ func backupDesk(ctx context.Context, cfgPath, deskName, dest string, stdout io.W
 		return fmt.Errorf("the configuration has %d desks (%s), each with its own database: name one with -desk", len(desks), deskNames(desks))
 	}
 	dc := desks[0]
+	if dc.Database.Postgres() {
+		return fmt.Errorf("desk %s: %w (the desk's schema is %s)", dc.Name, store.ErrBackupPostgres, dc.PostgresSchema())
+	}
 	keyDest := dest + ".key"
 	// Both names are checked before anything is written, so a refusal
 	// leaves no half backup behind.

@@ -175,3 +175,32 @@ func TestRunRefusesNewerDatabase(t *testing.T) {
 		t.Errorf("user_version now %d, %v", v, err)
 	}
 }
+
+// A desk on PostgreSQL is backed up with pg_dump: backup says so and
+// writes nothing.
+func TestBackupOfPostgresDeskRefused(t *testing.T) {
+	cfgPath, dbPath := offlineDesk(t, "")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	postgres := strings.Replace(string(data), "  path: "+dbPath+"\n",
+		"  url: postgres://m:secret@127.0.0.1:1/madoguchi\n  key_file: "+filepath.Join(t.TempDir(), "seal.key")+"\n", 1)
+	if postgres == string(data) {
+		t.Fatal("the demo configuration's database section changed; adjust this test")
+	}
+	if err := os.WriteFile(cfgPath, []byte(postgres), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "copy.db")
+	var stdout, stderr bytes.Buffer
+	if code := runBackup(context.Background(), []string{dest, "-config", cfgPath}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, stderr %s", code, stderr.String())
+	}
+	if msg := stderr.String(); !strings.Contains(msg, "pg_dump") || !strings.Contains(msg, "madoguchi_id") || strings.Contains(msg, "secret") {
+		t.Errorf("stderr %q: want the pg_dump rule and the schema, no password", msg)
+	}
+	if _, err := os.Stat(dest); err == nil {
+		t.Error("a backup file was written")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -43,7 +44,7 @@ func checkConfigFile(path string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  desk %s (%s): %s (IDs @%s, %s)\n  imap %s (%s) %s -> %s / %s\n  smtp %s (%s)\n  database %s\n  %d operators; %s\n",
 			dc.Name, dc.Service, dc.Desk.Address, dc.Desk.Domain, dc.Desk.Timezone, dc.IMAP.Address, dc.IMAP.TLS, dc.IMAP.Mailbox,
-			dc.IMAP.Processed, dc.IMAP.Quarantine, dc.SMTP.Address, dc.SMTP.TLS, dc.Database.Path, len(dc.Operators), auth)
+			dc.IMAP.Processed, dc.IMAP.Quarantine, dc.SMTP.Address, dc.SMTP.TLS, databaseShown(dc), len(dc.Operators), auth)
 		var files []string
 		for _, w := range dc.WrittenFiles() {
 			if w.Key != "database.path" { // shown above
@@ -153,4 +154,17 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// databaseShown names a desk's database for check-config: the SQLite file,
+// or the PostgreSQL server, database and schema without the password.
+func databaseShown(dc *config.Config) string {
+	if !dc.Database.Postgres() {
+		return dc.Database.Path
+	}
+	u, err := url.Parse(dc.Database.URL)
+	if err != nil {
+		return "PostgreSQL (schema " + dc.PostgresSchema() + ")"
+	}
+	return fmt.Sprintf("PostgreSQL %s%s, schema %s, key %s", u.Host, u.Path, dc.PostgresSchema(), dc.Database.KeyFile)
 }

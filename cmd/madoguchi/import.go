@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/madoguchi/madoguchi/cmd/madoguchi/app"
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/secret"
 	"github.com/madoguchi/madoguchi/internal/store"
@@ -79,7 +80,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return fail(fmt.Errorf("%s: %w", in, err))
 	}
-	st, err := store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous})
+	st, err := app.OpenStore(ctx, cfg, nil)
 	if err != nil {
 		return fail(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"golang.org/x/text/width"
 
+	"github.com/madoguchi/madoguchi/cmd/madoguchi/app"
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/desk"
@@ -166,7 +167,7 @@ func runOps(ctx context.Context, cmd string, args []string, stdout, stderr io.Wr
 		}
 	}()
 	for _, dc := range selected {
-		st, err := store.Open(ctx, dc.Database.Path, store.Options{Synchronous: dc.Database.Synchronous})
+		st, err := app.OpenStore(ctx, dc, nil)
 		if err != nil {
 			return fail(fmt.Errorf("desk %s: %w", dc.Name, err))
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -100,11 +101,36 @@ type SMTP struct {
 	InsecureSkipTLS bool            `yaml:"insecure_skip_verify"`
 }
 
-// Database is the SQLite file that holds all state.
+// Database is where all state is kept: a SQLite file (Path, the default)
+// or a PostgreSQL database (URL), exactly one of them.
 type Database struct {
 	Path        string `yaml:"path"`
-	Synchronous string `yaml:"synchronous"`
+	Synchronous string `yaml:"synchronous"` // SQLite only
+	// URL (postgres://user:password@host:port/dbname) selects PostgreSQL.
+	// Each desk keeps its tables in its own schema of that database
+	// (Schema), so several desks and instances share one server.
+	URL string `yaml:"url"`
+	// KeyFile holds the key that seals sensitive notices (32 bytes),
+	// required with URL. SQLite keeps its key beside its file; with
+	// PostgreSQL every instance must read the same key, so it is a file
+	// the operator makes once and copies, never one an instance makes.
+	KeyFile string `yaml:"key_file"`
 }
+
+// Postgres reports whether the desk's state is in PostgreSQL.
+func (d Database) Postgres() bool { return d.URL != "" }
+
+// postgresSchemaPrefix starts the name of every desk's schema.
+const postgresSchemaPrefix = "madoguchi_"
+
+// maxPostgresIdentifier is PostgreSQL's identifier length (NAMEDATALEN-1
+// bytes); a longer name would be cut, and two desks could share a schema.
+const maxPostgresIdentifier = 63
+
+// PostgresSchema is the schema that holds the desk's tables in PostgreSQL:
+// madoguchi_ and the desk's name, one per desk as each SQLite desk has its
+// own file.
+func (c *Config) PostgresSchema() string { return postgresSchemaPrefix + c.Name }
 
 // OperatorAuth decides when a mail from an operator address may act.
 type OperatorAuth struct {
@@ -445,9 +471,7 @@ func (c *Config) validate(getenv func(string) string, f *Findings) {
 	}
 	checkOneOf("smtp.charset", c.SMTP.Charset, "utf-8", "iso-2022-jp")
 
-	if c.Database.Path == "" {
-		add("database.path", "is required (the SQLite file)")
-	}
+	c.validateDatabase(add)
 	checkOneOf("database.synchronous", strings.ToLower(c.Database.Synchronous), "full", "normal")
 
 	if len(c.Operators) == 0 {
@@ -531,4 +555,33 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// validateDatabase checks the database section: exactly one of path
+// (SQLite) and url (PostgreSQL), and url's key file and schema.
+func (c *Config) validateDatabase(add func(key, format string, args ...any)) {
+	db := c.Database
+	switch {
+	case db.Path == "" && db.URL == "":
+		add("database.path", "is required (the SQLite file), unless database.url names a PostgreSQL database instead")
+		return
+	case db.Path != "" && db.URL != "":
+		add("database.url", "is set together with database.path: give exactly one (path for SQLite, url for PostgreSQL)")
+		return
+	case db.Path != "":
+		if db.KeyFile != "" {
+			add("database.key_file", "is only for database.url: a SQLite database keeps its key beside its file (%s.key)", db.Path)
+		}
+		return
+	}
+	if u, err := url.Parse(db.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		// The URL is not quoted: it may hold a password.
+		add("database.url", "is not a PostgreSQL URL like postgres://madoguchi@db.example:5432/madoguchi")
+	}
+	if db.KeyFile == "" {
+		add("database.key_file", "is required with database.url: a file of 32 random bytes that every instance shares (make it once: head -c 32 /dev/urandom > FILE)")
+	}
+	if schema := c.PostgresSchema(); len(schema) > maxPostgresIdentifier {
+		add("name", "%q is too long for a PostgreSQL schema name (%s: at most %d bytes)", c.Name, schema, maxPostgresIdentifier)
+	}
 }

@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if now == nil {
 		now = time.Now
 	}
-	st, err := store.Open(ctx, cfg.Database.Path, store.Options{Synchronous: cfg.Database.Synchronous, Logger: log})
+	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
