@@ -121,7 +121,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// IMMEDIATE takes the write lock at BEGIN, so two processes never
 	// deadlock upgrading read locks; busy_timeout then queues them.
 	q.Add("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", "file:"+sqliteURIPath(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -150,6 +150,14 @@ func (s *Store) start(ctx context.Context) error {
 		return err
 	}
 	return s.secureOutbox(ctx)
+}
+
+// sqliteURIPath escapes what a file: URI would read as its query (?) or
+// fragment (#) rather than as part of the path: SQLite opened another
+// file, the path cut at the #, for a database in a directory named after
+// a subtest ("TestX/SQLite#01").
+func sqliteURIPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 // createPrivate makes the database file 0600 before SQLite opens it:

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -191,4 +192,23 @@ func TestOutboxLifecycle(t *testing.T) {
 			t.Errorf("replies counted %d, want 2 (suppressed not counted)", n)
 		}
 	})
+}
+
+// A database whose path holds a # or ? is opened at that path, not at the
+// path cut before them.
+func TestPathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#b?c%20d")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "desk.db")
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	file, err := s.mainFile(context.Background())
+	if err != nil || file != path {
+		t.Fatalf("database file %q, %v; want %q", file, err, path)
+	}
 }
