@@ -46,7 +46,9 @@ func (t *Tx) ProcessingFailure(mailbox string, uidValidity, uid uint32) (Process
 }
 
 // SaveProcessingFailure stores f in place of what was recorded for its
-// message.
+// message. f was read earlier in the transaction; a message is handled by
+// its desk's one mailbox reader, so no other connection counts its
+// failures meanwhile.
 func (t *Tx) SaveProcessingFailure(f ProcessingFailure) error {
 	_, err := t.exec(`INSERT INTO processing_failures (`+failureColumns+`) VALUES (?,?,?,?,?,?,?,?)
 		ON CONFLICT(mailbox, uid_validity, uid) DO UPDATE SET attempts = excluded.attempts,

@@ -116,6 +116,9 @@ func nonNil(s []string) []string {
 
 // RepliesSince counts notices to recipient created since a time, for the
 // per-sender reply cap. Suppressed rows do not count: they were not sent.
+// Count and enqueue are not atomic under PostgreSQL's READ COMMITTED; the
+// cap holds because one desk's mail is handled by one reader at a time
+// (as are the rate limits of counters.go and hash_work), not by a lock.
 func (t *Tx) RepliesSince(recipient string, since time.Time) (int, error) {
 	var n int
 	err := t.queryRow(`SELECT count(*) FROM outbox WHERE recipient = ? AND created_at >= ? AND state <> ?`,
@@ -188,6 +191,9 @@ func (r storedNotice) notice(seal *sealer) (Notice, error) {
 	return n, nil
 }
 
+// Due is the one query that picks notices to send: senders sharing one
+// PostgreSQL outbox will claim rows here (FOR UPDATE SKIP LOCKED).
+//
 // Due lists pending notices whose next attempt is due, oldest first, with
 // sealed text opened. A sealed notice that cannot be opened (its key is
 // gone) is marked failed instead of being listed, so it is never sent
