@@ -208,7 +208,7 @@ func (d *Desk) tellOperatorsOfInquiry(in *inbound, req *store.Request, question 
 	}
 	lang := d.cfg.Desk.Language
 	data := &inquiryForOperators{
-		Asker: req.Applicant, Subject: in.msg.Subject, Question: question, FollowUp: followUp,
+		Asker: req.Applicant, Subject: bareSubject(in.msg.Subject), Question: question, FollowUp: followUp,
 		State: stateText(lang, req.State), Previous: req.Fields["previous"], Documents: kept.accepted, Refused: kept.refused,
 		Commands: d.commandLines(lang, req),
 	}
