@@ -23,6 +23,8 @@ const (
 	JobReminders   = "reminders"
 	JobForwarding  = "forwarding"
 	JobDigest      = "digest"
+	// JobInquiryReminders runs on every desk: every desk takes questions.
+	JobInquiryReminders = "inquiry-reminders"
 	// JobVerifyReminders runs on facility desks only.
 	JobVerifyReminders = "verify-reminders"
 )
@@ -73,7 +75,8 @@ func DeskJobs(d Deps) []Job {
 		{Name: JobExpireCodes, Schedule: j.ExpireCodes, Help: "clear access and confirmation codes older than access_codes.valid_for", Run: d.expireCodes},
 		{Name: JobReminders, Schedule: j.Reminders, Help: "remind applicants whose signed form has not arrived; expire after the last reminder", Run: d.reminders},
 		{Name: JobForwarding, Schedule: j.Forwarding, Help: "tell holders before a forwarding ends; end it on the day and rewrite the map", Run: d.forwarding},
-		{Name: JobDigest, Schedule: j.Digest, Help: "processing status for operators (failed notices included) and the web site's status files", Run: d.digest},
+		{Name: JobDigest, Schedule: j.Digest, Help: "processing status for operators (failed notices and open inquiries included) and the web site's status files", Run: d.digest},
+		{Name: JobInquiryReminders, Schedule: j.InquiryReminders, Help: "remind operators of inquiries unanswered after inquiries.remind_after working hours", Run: d.inquiryReminders},
 	}
 	if d.Config.Service == "facility" {
 		jobs = append(jobs, Job{Name: JobVerifyReminders, Schedule: d.Config.Facility.VerifyReminders,
@@ -280,7 +283,11 @@ func (d Deps) digest(ctx context.Context, now time.Time) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	report := BuildStatus(figures, failed, local, loc)
+	inquiries, err := d.openInquiries(ctx, now)
+	if err != nil {
+		return Outcome{}, err
+	}
+	report := BuildStatus(figures, failed, inquiries, local, loc)
 	files, err := d.writeStatusFiles(report)
 	if err != nil {
 		return Outcome{}, err
@@ -333,14 +340,17 @@ type StatusReport struct {
 
 // BuildStatus renders the figures. The public status says, per kind, up
 // to which receipt date everything has been processed, in the seed's
-// words: "新規申請（12/04受付分まで処理済み）".
-func BuildStatus(figures []store.KindFigures, failed []store.FailedNotice, now time.Time, loc *time.Location) StatusReport {
+// words: "新規申請（12/04受付分まで処理済み）", and how many inquiries are
+// open; the operators' digest lists those inquiries too. The public files
+// are published on the web: they name no reference and no address.
+func BuildStatus(figures []store.KindFigures, failed []store.FailedNotice, inquiries []OpenInquiry, now time.Time, loc *time.Location) StatusReport {
 	sort.Slice(figures, func(i, j int) bool { return kindOrder(figures[i].Kind) < kindOrder(figures[j].Kind) })
 	var op, pub strings.Builder
 	fmt.Fprintf(&op, "処理状況 %s 現在（前日分）\n\n", now.Format("2006/01/02 15:04"))
 	fmt.Fprintf(&op, "%-24s %6s %6s %6s %6s %8s  %s\n", "種別", "未完了", "受付", "承認", "却下", "書類待ち", "最古の未処理受付日")
 	fmt.Fprintf(&pub, "処理状況 %s現在\n", now.Format("01/02"))
 	var rows []string
+	openInquiries := len(inquiries)
 	for _, f := range figures {
 		title := kindTitle(f.Kind)
 		oldest := "-"
@@ -350,10 +360,19 @@ func BuildStatus(figures []store.KindFigures, failed []store.FailedNotice, now t
 			done = f.OldestPending.In(loc).Add(-24 * time.Hour)
 		}
 		fmt.Fprintf(&op, "%-24s %6d %6d %6d %6d %8d  %s\n", title, f.Open, f.ReceivedToday, f.ApprovedToday, f.RejectedToday, f.Waiting, oldest)
-		row := fmt.Sprintf("%s（%s受付分まで処理済み）", title, done.Format("01/02"))
-		rows = append(rows, row)
+		if f.Kind == policy.KindInquiry {
+			// Counted below: answered inquiries stay open for the
+			// asker's reply, so no date says they are all processed.
+			openInquiries = max(openInquiries, f.Open)
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("%s（%s受付分まで処理済み）", title, done.Format("01/02")))
+	}
+	rows = append(rows, fmt.Sprintf("%s（対応中 %d件）", kindTitle(policy.KindInquiry), openInquiries))
+	for _, row := range rows {
 		fmt.Fprintf(&pub, "・%s\n", row)
 	}
+	writeInquiries(&op, inquiries, openInquiries, now)
 	if len(failed) > 0 {
 		fmt.Fprintf(&op, "\n送信できなかった通知（過去7日、%d件）:\n", len(failed))
 		for _, f := range failed {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/madoguchi/madoguchi/internal/workhours"
 	"github.com/robfig/cron/v3"
 )
 
@@ -28,6 +29,7 @@ type Config struct {
 	ProgramAdministrators []string   `yaml:"program_administrators"`
 	Forwarding            Forwarding `yaml:"forwarding"`
 	Jobs                  Jobs       `yaml:"jobs"`
+	Inquiries             Inquiries  `yaml:"inquiries"`
 	// MemoryLimit is the Go runtime's soft memory limit, in bytes; 0
 	// takes the default 100 MiB, -1 sets none, and GOMEMLIMIT, when set,
 	// wins. Under a limit the collector is paced by it alone (GOGC off
@@ -224,6 +226,8 @@ type Jobs struct {
 	Reminders   string `yaml:"reminders"`    // default "0 9 * * *"
 	Forwarding  string `yaml:"forwarding"`   // default "0 3 * * *"
 	Digest      string `yaml:"digest"`       // default "0 8 * * *"
+	// Operators' reminders of unanswered inquiries; default "*/15 * * * *".
+	InquiryReminders string `yaml:"inquiry_reminders"`
 	// Reminders for a signed form that has not arrived: after these many
 	// days, then again; the application expires this many days after
 	// it was received (after the last reminder).
@@ -235,6 +239,76 @@ type Jobs struct {
 	// Status files for the web site, written by the digest job.
 	StatusText string `yaml:"status_text"`
 	StatusHTML string `yaml:"status_html"`
+}
+
+// Inquiries are the questions operators answer by mail: how long one may
+// wait unanswered, counted in the desk's working hours in desk.timezone.
+type Inquiries struct {
+	RemindAfter  time.Duration `yaml:"remind_after"`  // working time; default 8h
+	WorkingHours string        `yaml:"working_hours"` // "HH:MM-HH:MM", default "09:00-17:00"
+	WorkingDays  []string      `yaml:"working_days"`  // mon..sun; default mon to fri
+	Holidays     []string      `yaml:"holidays"`      // YYYY-MM-DD
+}
+
+// weekdayNames are the names inquiries.working_days takes.
+var weekdayNames = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
+	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+// parseWorkingHours reads "09:00-17:00" into wall-clock times of day;
+// the end may be 24:00.
+func parseWorkingHours(s string) (open, close time.Duration, err error) {
+	clock := func(hm string, maxHour int) (time.Duration, bool) {
+		if len(hm) != 5 || hm[2] != ':' {
+			return 0, false
+		}
+		for _, i := range []int{0, 1, 3, 4} {
+			if hm[i] < '0' || hm[i] > '9' {
+				return 0, false
+			}
+		}
+		h, m := int(hm[0]-'0')*10+int(hm[1]-'0'), int(hm[3]-'0')*10+int(hm[4]-'0')
+		if m > 59 || h > maxHour || h == 24 && m != 0 {
+			return 0, false
+		}
+		return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute, true
+	}
+	from, to, found := strings.Cut(strings.TrimSpace(s), "-")
+	open, okOpen := clock(strings.TrimSpace(from), 23)
+	close, okClose := clock(strings.TrimSpace(to), 24)
+	if !found || !okOpen || !okClose {
+		return 0, 0, fmt.Errorf("%q is not HH:MM-HH:MM like 09:00-17:00", s)
+	}
+	if open >= close {
+		return 0, 0, fmt.Errorf("%q must start before it ends", s)
+	}
+	return open, close, nil
+}
+
+// InquiryCalendar is the desk's working time in desk.timezone, which
+// inquiries.remind_after counts in. It fails only for a configuration that
+// did not pass validation.
+func (c *Config) InquiryCalendar() (workhours.Calendar, error) {
+	open, close, err := parseWorkingHours(c.Inquiries.WorkingHours)
+	if err != nil {
+		return workhours.Calendar{}, fmt.Errorf("inquiries.working_hours: %w", err)
+	}
+	var days []time.Weekday
+	for _, name := range c.Inquiries.WorkingDays {
+		w, ok := weekdayNames[strings.ToLower(strings.TrimSpace(name))]
+		if !ok {
+			return workhours.Calendar{}, fmt.Errorf("inquiries.working_days: %q is not one of mon, tue, wed, thu, fri, sat, sun", name)
+		}
+		days = append(days, w)
+	}
+	var holidays []workhours.Date
+	for _, h := range c.Inquiries.Holidays {
+		d, err := workhours.ParseDate(strings.TrimSpace(h))
+		if err != nil {
+			return workhours.Calendar{}, fmt.Errorf("inquiries.holidays: %w", err)
+		}
+		holidays = append(holidays, d)
+	}
+	return workhours.New(c.Desk.Location, open, close, days, holidays)
 }
 
 // FacilityDesk configures the facility connection service desk.
@@ -352,6 +426,12 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Jobs.Reminders, "0 9 * * *")
 	setDefault(&c.Jobs.Forwarding, "0 3 * * *")
 	setDefault(&c.Jobs.Digest, "0 8 * * *")
+	setDefault(&c.Jobs.InquiryReminders, "*/15 * * * *")
+	setDefault(&c.Inquiries.RemindAfter, 8*time.Hour)
+	setDefault(&c.Inquiries.WorkingHours, "09:00-17:00")
+	if len(c.Inquiries.WorkingDays) == 0 {
+		c.Inquiries.WorkingDays = []string{"mon", "tue", "wed", "thu", "fri"}
+	}
 	setDefault(&c.Jobs.FirstReminderDays, 7)
 	setDefault(&c.Jobs.SecondReminderDays, 14)
 	setDefault(&c.Jobs.ExpireAfterDays, 30)
@@ -532,14 +612,37 @@ func (c *Config) validate(getenv func(string) string, f *Findings) {
 	if strings.ContainsAny(c.Name, "/\\ \t") {
 		add("name", "%q must not contain slashes or spaces (it names the desk's files and `jobs run DESK/JOB`)", c.Name)
 	}
+	c.validateInquiries(add)
 	schedules := map[string]string{"jobs.expire_codes": c.Jobs.ExpireCodes, "jobs.reminders": c.Jobs.Reminders,
-		"jobs.forwarding": c.Jobs.Forwarding, "jobs.digest": c.Jobs.Digest}
+		"jobs.forwarding": c.Jobs.Forwarding, "jobs.digest": c.Jobs.Digest, "jobs.inquiry_reminders": c.Jobs.InquiryReminders}
 	if c.Service == "facility" {
 		schedules["facility.verify_reminders"] = c.Facility.VerifyReminders
 	}
 	for _, key := range sortedKeys(schedules) {
 		if _, err := cronSpec.Parse(schedules[key]); err != nil {
 			add(key, "%q is not a cron schedule (minute hour day-of-month month day-of-week, or @every 1m): %v", schedules[key], err)
+		}
+	}
+}
+
+// validateInquiries names each wrong inquiries key; what passes here
+// InquiryCalendar builds.
+func (c *Config) validateInquiries(add func(key, format string, args ...any)) {
+	q := c.Inquiries
+	if q.RemindAfter <= 0 {
+		add("inquiries.remind_after", "%s must be more than 0 (working time, e.g. 8h)", q.RemindAfter)
+	}
+	if _, _, err := parseWorkingHours(q.WorkingHours); err != nil {
+		add("inquiries.working_hours", "%v", err)
+	}
+	for i, name := range q.WorkingDays {
+		if _, ok := weekdayNames[strings.ToLower(strings.TrimSpace(name))]; !ok {
+			add(fmt.Sprintf("inquiries.working_days[%d]", i), "%q is not one of mon, tue, wed, thu, fri, sat, sun", name)
+		}
+	}
+	for i, h := range q.Holidays {
+		if _, err := workhours.ParseDate(strings.TrimSpace(h)); err != nil {
+			add(fmt.Sprintf("inquiries.holidays[%d]", i), "%v", err)
 		}
 	}
 }

@@ -45,7 +45,7 @@ type KindFigures struct {
 	ApprovedToday int // approved or completed
 	RejectedToday int
 	Waiting       int       // open, waiting for the applicant's paperwork
-	OldestPending time.Time // oldest open request waiting for staff (zero: none)
+	OldestPending time.Time // oldest open request waiting for staff, an unanswered inquiry too (zero: none)
 }
 
 // DigestFigures counts per kind for the day [dayStart, dayEnd).
@@ -73,7 +73,7 @@ func (s *Store) DigestFigures(ctx context.Context, dayStart, dayEnd time.Time) (
 			func(f *KindFigures, n int64) { f.RejectedToday = int(n) }},
 		{`SELECT kind, COUNT(*) FROM requests WHERE closed_at IS NULL AND state = 'awaiting_documents' GROUP BY kind`, nil,
 			func(f *KindFigures, n int64) { f.Waiting = int(n) }},
-		{`SELECT kind, MIN(created_at) FROM requests WHERE closed_at IS NULL AND state IN ('documents_received','under_review') GROUP BY kind`, nil,
+		{`SELECT kind, MIN(created_at) FROM requests WHERE closed_at IS NULL AND state IN ('documents_received','under_review','awaiting_answer') GROUP BY kind`, nil,
 			func(f *KindFigures, n int64) { f.OldestPending = time.Unix(n, 0).UTC() }},
 	}
 	for _, q := range queries {

@@ -20,6 +20,8 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		`SELECT id FROM requests WHERE desired_id = 'a' AND closed_at IS NULL AND desired_id <> '' LIMIT 1`,
 		`SELECT COUNT(*) FROM seen_messages WHERE from_addr = 'a' AND received_at >= 1`,
 		`SELECT COUNT(*) FROM hash_work WHERE sender = 'a' AND at >= 1`,
+		// The digest's open inquiries.
+		`SELECT id FROM requests WHERE kind = 'inquiry' AND closed_at IS NULL ORDER BY created_at, id LIMIT 10`,
 	} {
 		rows, err := s.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q)
 		if err != nil {

@@ -22,6 +22,11 @@ func (d *Desk) classify(in *inbound) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	if req != nil && req.Kind == KindInquiry && !strings.EqualFold(in.from, req.Applicant) && !d.cfg.IsOperator(in.from) {
+		// Someone else's mail on an inquiry's thread is a question of its
+		// own: it joins nobody's conversation and learns nothing of it.
+		req = nil
+	}
 	if req != nil {
 		in.request, in.requestID, in.lang = req, req.ID, req.Lang
 		if err := in.tx.LinkThreadMessage(in.msg.MessageID, req.ID); err != nil {
@@ -61,6 +66,8 @@ func (d *Desk) classify(in *inbound) (result, error) {
 		switch policyKind(req) {
 		case policy.KindPasswordReset, policy.KindRename, policy.KindAffiliation, policy.KindDeletion:
 			return d.codeReply(in)
+		case policy.KindInquiry:
+			return d.inquiryReply(in)
 		}
 		return d.applicantReply(in)
 	}
@@ -115,6 +122,10 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 	form := in.form()
 	in.lang = form.Lang
 	in.secrets = secretValues(form)
+	if form.Kind == forms.KindInquiry && d.questionOf(in) != "" && !hasValues(form) {
+		// "申請種別: お問い合わせ" above a question in free text.
+		return d.inquiry(in, form)
+	}
 	if form.Kind != "" && form.Kind != forms.KindStatus && !hasValues(form) {
 		// The marker line alone is how the blank-form notice tells people
 		// to ask for a form: answer with that form, not with its problems.
@@ -143,15 +154,15 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 		return d.handover(in, form)
 	case forms.KindStatus:
 		return d.status(in, form)
+	case forms.KindInquiry:
+		return d.inquiry(in, form)
 	case "":
-		reason := ""
-		if len(form.Fields) > 0 || strings.TrimSpace(in.msg.Text) != "" {
-			reason = map[string]string{
-				"ja": "お送りいただいたメールから、申請の種類を判別できませんでした。",
-				"en": "We could not tell which request your mail is.",
-			}[in.lang]
+		if d.questionOf(in) != "" {
+			// Whatever the forms do not cover is a question for the
+			// operators (seed 001 FAQ 1.7, 2.5).
+			return d.inquiry(in, form)
 		}
-		return d.blankForms(in, reason)
+		return d.subjectOnly(in, form)
 	default:
 		spec, _ := forms.SpecFor(form.Kind)
 		title := spec.TitleJA
@@ -163,6 +174,49 @@ func (d *Desk) newRequest(in *inbound) (result, error) {
 			"en": fmt.Sprintf("%q is not yet accepted by mail. Please contact our staff, or use one of the forms below.", title),
 		}[in.lang]
 		return d.blankForms(in, reason)
+	}
+}
+
+// subjectOnly answers a mail with no text of its own: a subject naming a
+// request gets its form, any other subject is a question, and an empty
+// mail gets the forms.
+func (d *Desk) subjectOnly(in *inbound, form forms.Form) (result, error) {
+	subject := bareSubject(in.msg.Subject)
+	if subject == "" {
+		return d.blankForms(in, "")
+	}
+	switch kind := forms.Parse("申請種別: " + subject + "\n").Kind; kind {
+	case "":
+		return d.inquiry(in, form)
+	case forms.KindStatus:
+		return d.status(in, form)
+	case forms.KindAccessCode:
+		return d.blankForms(in, "")
+	default:
+		return d.blankForm(in, kind)
+	}
+}
+
+// bareSubject is a subject without reply and forward prefixes and
+// reference tags.
+func bareSubject(s string) string {
+	s = strings.TrimSpace(norm.NFKC.String(s))
+	for {
+		lower := strings.ToLower(s)
+		cut := false
+		for _, p := range []string{"re:", "fw:", "fwd:", "返信:", "転送:", "aw:", "sv:"} {
+			if strings.HasPrefix(lower, p) {
+				s, cut = strings.TrimSpace(s[len(p):]), true
+			}
+		}
+		if strings.HasPrefix(s, "[") {
+			if i := strings.Index(s, "]"); i > 0 {
+				s, cut = strings.TrimSpace(s[i+1:]), true
+			}
+		}
+		if !cut {
+			return s
+		}
 	}
 }
 

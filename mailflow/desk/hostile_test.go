@@ -31,12 +31,13 @@ import (
 
 // Notice subjects (Japanese templates) the corpus expects.
 const (
-	subjBlankForms = "申請書式のご案内"
 	subjReceived   = "新規ID申請を受け付けました"
 	subjRefused    = "メールを処理できませんでした"
 	subjRefusedEN  = "Your message could not be processed" // the subject was English
 	subjDocRefused = "添付ファイルを受け付けできませんでした"
 	subjReplyRecvd = "お問い合わせを受け付けました"
+	subjInquiry    = "お問い合わせを受け付けました"
+	subjForOps     = "お問い合わせ" // the operators' copy of a question
 	canarySubject  = "canary"
 )
 
@@ -72,8 +73,9 @@ type hostileCase struct {
 }
 
 func hostileCases() []hostileCase {
+	// What survives of a broken message is a question: it opens an inquiry.
 	blank := func(name, file, from string) hostileCase {
-		return hostileCase{name: name, file: file, want: answered, why: "blank forms", to: from, subj: subjBlankForms}
+		return hostileCase{name: name, file: file, want: answered, why: "inquiry", to: from, subj: subjInquiry}
 	}
 	received := func(name, file, from, family string) hostileCase {
 		return hostileCase{name: name, file: file, want: answered, why: "new ID application", to: from, subj: subjReceived,
@@ -156,8 +158,8 @@ func hostileCases() []hostileCase {
 		blank("duplicated Subject and Message-ID and Content-Type", "09-header-duplicate-fields.eml", "h09@hostile.example"),
 		blank("header without body or blank line", "10-header-only.eml", "h10@hostile.example"),
 		{name: "no header at all", file: "11-header-none.eml", want: quarantined, why: "no header"},
-		{name: "100 KB header line", build: headerLine(100 << 10), want: answered, why: "blank forms",
-			to: "longline@hostile.example", subj: subjBlankForms},
+		{name: "100 KB header line", build: headerLine(100 << 10), want: answered, why: "inquiry",
+			to: "longline@hostile.example", subj: subjInquiry},
 		{name: "300 KB header line", build: headerLine(300 << 10), want: quarantined, why: "header line longer than",
 			to: "longline@hostile.example", subj: subjRefusedEN},
 		{name: "header folded into 300 KB", build: foldedHeader, want: quarantined, why: "header larger than",
@@ -331,6 +333,9 @@ func runHostile(t *testing.T, c hostileCase) {
 		if len(n.To) > 0 && n.To[0] == "canary@ok.example" {
 			canaries++
 			continue
+		}
+		if len(n.To) > 0 && n.To[0] == operator && strings.Contains(n.Subject, subjForOps) {
+			continue // the operators' copy of a question
 		}
 		mine = append(mine, n)
 	}

@@ -91,6 +91,54 @@ type replyReceived struct {
 	Quoted string // the reply's new text
 }
 
+// Inquiries.
+
+// inquiryReceived tells the asker the question reached the operators.
+type inquiryReceived struct {
+	common
+	FollowUp      bool // more mail on an open inquiry
+	Question      string
+	Refused       []refusedLine
+	MaxAttachment string
+	Kinds         []string // marker lines of the self-service requests, as a hint
+}
+
+// inquiryForOperators is the operators' copy of the asker's mail.
+type inquiryForOperators struct {
+	common
+	Asker    string
+	Sender   string // what our MX proved of the From address
+	Subject  string
+	Question string
+	FollowUp bool
+	State    string
+	Previous string // the closed inquiry this mail followed
+	Fields   []problemLine
+	// The asker's own open requests and accounts, found by address.
+	Requests  []askerRequest
+	Accounts  []askerAccount
+	Documents []documentLine
+	Refused   []refusedLine
+	Commands  []string
+}
+
+type askerRequest struct {
+	Ref, Title, State string
+	Created, Updated  time.Time
+}
+
+type askerAccount struct {
+	ID, Status, Institution, Department string
+	Created, PasswordActiveAt           time.Time
+	ByIDMailbox                         bool // found as ID@domain, not as the registered address
+}
+
+// inquiryAnswer is an operator's answer, mailed to the asker.
+type inquiryAnswer struct {
+	common
+	Answer string
+}
+
 type statusReport struct {
 	common
 	Requests []statusLine
@@ -328,7 +376,7 @@ type facilityPasswordChanged struct {
 // The scheduled jobs' notices, built by the scheduler.
 
 // JobData is the data of a job's notice: a *FormReminder,
-// *VerifyReminder, *ForwardingEnd or *Digest.
+// *VerifyReminder, *InquiryReminder, *ForwardingEnd or *Digest.
 type JobData interface{ noticeData }
 
 // FormReminder is the data of reminder and application_expired. The
@@ -345,6 +393,16 @@ type VerifyReminder struct {
 	common
 	Facility, Applicant string
 	Days                int // the application has waited this long
+}
+
+// InquiryReminder is the data of inquiry_reminder: an inquiry nobody has
+// answered within inquiries.remind_after working hours.
+type InquiryReminder struct {
+	common
+	Asker        string
+	Topic        string    // the first line of the question
+	Since        time.Time // waiting for an answer since
+	WorkingHours int       // working hours waited so far
 }
 
 // ForwardingEnd is the data of forwarding_ending and forwarding_ended.

@@ -280,7 +280,11 @@ func applicantName(r *store.Request) string {
 	if r.Fields["family_name"] != "" {
 		return r.Fields["family_name"] + " " + r.Fields["given_name"]
 	}
-	return r.Fields["applicant_name"]
+	if r.Fields["applicant_name"] != "" {
+		return r.Fields["applicant_name"]
+	}
+	// An inquiry knows the asker only by the From header's name.
+	return r.Fields["asker_name"]
 }
 
 // stateText describes a request state for applicants and operators.
@@ -304,6 +308,8 @@ func stateText(lang, state string) string {
 		store.StateVerified:             "電話確認済み・承認待ち",
 		store.StateCancelled:            "取消",
 		policy.StateAwaitingNewAddress:  "新しいアドレスの確認待ち",
+		policy.StateAwaitingAnswer:      "担当者の回答待ち",
+		policy.StateAnswered:            "回答済み",
 	}
 	en := map[string]string{
 		store.StateAwaitingDocuments:    "waiting for the signed form",
@@ -320,6 +326,8 @@ func stateText(lang, state string) string {
 		store.StateVerified:             "verified by phone, waiting for approval",
 		store.StateCancelled:            "cancelled",
 		policy.StateAwaitingNewAddress:  "waiting for the new address to be confirmed",
+		policy.StateAwaitingAnswer:      "waiting for our staff's answer",
+		policy.StateAnswered:            "answered",
 	}
 	m := ja
 	if lang == "en" {

@@ -320,6 +320,40 @@ func noticeSamples() []noticeSample {
 		{name: "forwarding_ending", noRef: true, data: fixed(func() noticeData {
 			return &ForwardingEnd{OldID: "yamada-tr", NewID: "yamada-taro", EndsAt: sampleNow.Add(30 * 24 * time.Hour)}
 		})},
+		{name: "inquiry_answer", data: fixed(func() noticeData {
+			return &inquiryAnswer{Answer: "ログインテストは成功していますので、ID とパスワードは正しく入力されています。\nご利用の電子ジャーナルには、所属機関からの利用権限の付与が必要です。\n所属機関の図書館にお問い合わせください。"}
+		})},
+		{name: "inquiry_for_operators", data: func(s sampleData) noticeData {
+			return &inquiryForOperators{Asker: "taro@example.ac.jp", Sender: s.pick("当方MXで確認済み", "proved by our MX"),
+				Subject: s.pick("ログインできません", "Cannot log in"), State: stateText(s.lang, "awaiting_answer"),
+				Question: s.pick("ログインテストは成功しますが、電子ジャーナルのサイトでエラーになります。", "The login test passes, but the journal site refuses me."),
+				Fields:   []problemLine{{Label: "URL", Text: "https://journal.example.jp/login"}, {Label: s.pick("エラーメッセージ", "Error message"), Text: "403 Forbidden"}},
+				Accounts: []askerAccount{{ID: "yamada-tr", Status: accountStatusText(s.lang, store.AccountActive), Institution: "東都大学", Department: "医学部",
+					Created: sampleNow.Add(-400 * 24 * time.Hour), PasswordActiveAt: sampleNow.Add(-390 * 24 * time.Hour)}},
+				Requests: []askerRequest{{Ref: "MDG-2026-000099", Title: s.title(forms.KindRename), State: stateText(s.lang, store.StateCodeSent),
+					Created: sampleNow.Add(-time.Hour), Updated: sampleNow.Add(-time.Hour)}},
+				Documents: []documentLine{{Filename: "screenshot.png", Type: "image/png", Size: "120 KB"}},
+				Commands:  s.d.commandLines(s.lang, &store.Request{Kind: KindInquiry, State: "awaiting_answer"})}
+		}},
+		{name: "inquiry_for_operators.follow_up", data: func(s sampleData) noticeData {
+			return &inquiryForOperators{Asker: "taro@example.ac.jp", Sender: s.pick("未確認（From ヘッダーのみ）", "not proved (From header only)"),
+				Subject: "Re: [MDG-2026-000123] " + s.pick("お問い合わせへの回答", "Answer to your inquiry"), FollowUp: true,
+				State: stateText(s.lang, "awaiting_answer"), Previous: "MDG-2026-000077", Question: s.pick("図書館に確認しましたが、まだ入れません。", "I asked the library; it still fails."),
+				Refused:  []refusedLine{{Filename: "movie.mp4", Why: s.pick("ファイルの内容が video/mp4 です", "the content is video/mp4")}},
+				Commands: s.d.commandLines(s.lang, &store.Request{Kind: KindInquiry, State: "awaiting_answer"})}
+		}},
+		{name: "inquiry_received", data: func(s sampleData) noticeData {
+			return &inquiryReceived{Question: s.pick("ログインテストは成功しますが、電子ジャーナルのサイトでエラーになります。", "The login test passes, but the journal site refuses me."),
+				Kinds: s.d.markerHints(s.lang), MaxAttachment: "5 MB"}
+		}},
+		{name: "inquiry_received.follow_up", data: func(s sampleData) noticeData {
+			return &inquiryReceived{FollowUp: true, Question: s.pick("スクリーンショットを添付します。", "Here is a screenshot."), MaxAttachment: "5 MB",
+				Refused: []refusedLine{{Filename: "movie.mp4", Why: s.pick("ファイルの内容が video/mp4 です", "the content is video/mp4")}}}
+		}},
+		{name: "inquiry_reminder", data: fixed(func() noticeData {
+			return &InquiryReminder{Asker: "taro@example.ac.jp", Topic: "ログインテストは成功しますが、電子ジャーナルのサイトでエラーになります。",
+				Since: sampleNow.Add(-26 * time.Hour), WorkingHours: 9}
+		})},
 		{name: "indice_not_issued", noRef: true, data: fixed(func() noticeData { return &aboutID{ID: "yamada-tr"} })},
 		{name: "indice_reset_received", data: func(s sampleData) noticeData {
 			return &reviewedResetReceived{Name: s.name, Scope: scopeIndice}

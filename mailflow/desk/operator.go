@@ -3,6 +3,7 @@ package desk
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -33,6 +34,8 @@ var commandVerbs = map[string]string{
 	"note": "note", "メモ": "note",
 	"phone-verified": "phone-verified", "phone verified": "phone-verified", "電話確認済み": "phone-verified", "電話確認済": "phone-verified",
 	"cancel": "cancel", "取消": "cancel", "取り消し": "cancel",
+	"reply": "reply", "answer": "reply", "回答": "reply", "返信": "reply",
+	"close": "close", "closed": "close", "完了": "close", "対応完了": "close", "クローズ": "close",
 }
 
 // Verbs that need a text, and the verbs that need none.
@@ -40,12 +43,13 @@ var commandNeedsText = map[string]bool{"reject": true, "need-documents": true, "
 
 // parseCommands reads the command lines at the top of an operator's
 // reply, stopping at the first blank line after a command or at quoted
-// text. ok is false when the first line is not a command.
+// text. "reply:" takes the lines below it as its text (see replyText).
 func parseCommands(body string) (cmds []command, firstLine string) {
-	for _, raw := range strings.Split(body, "\n") {
-		line := strings.TrimSpace(norm.NFKC.String(raw))
+	lines := strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimSpace(norm.NFKC.String(lines[i]))
 		if line == "" {
-			if len(cmds) > 0 {
+			if len(cmds) > 0 && cmds[len(cmds)-1].verb != "reply" {
 				break
 			}
 			continue
@@ -60,9 +64,36 @@ func parseCommands(body string) (cmds []command, firstLine string) {
 		if !ok {
 			break
 		}
+		if cmd.verb == "reply" {
+			// The answer is what follows "reply:" on its line and below it,
+			// as written (not normalised), up to the quote, the signature or
+			// the next command.
+			first := strings.TrimSpace(strings.TrimLeft(strings.TrimSpace(afterVerb(lines[i])), ":："))
+			text, next := replyText(lines[i+1:])
+			if first != "" {
+				text = strings.TrimSpace(first + "\n" + text)
+			}
+			cmd.text = text
+			cmds = append(cmds, cmd)
+			i += next
+			continue
+		}
 		cmds = append(cmds, cmd)
 	}
 	return cmds, firstLine
+}
+
+// afterVerb is a command line as written, after its verb.
+func afterVerb(raw string) string {
+	raw = strings.TrimSpace(raw)
+	for _, sep := range []string{":", "：", " ", "　"} {
+		if i := strings.Index(raw, sep); i >= 0 {
+			if _, ok := parseCommand(strings.TrimSpace(norm.NFKC.String(raw[:i]))); ok {
+				return raw[i:]
+			}
+		}
+	}
+	return ""
 }
 
 func parseCommand(line string) (command, bool) {
@@ -132,6 +163,10 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 		if err == nil {
 			err = d.operatorResult(in, c.line, map[string]string{"ja": "メモを記録しました。", "en": "Note recorded."}[in.lang])
 		}
+	case c.verb == "reply":
+		err = d.answer(in, c)
+	case c.verb == "close" && req.Kind == KindInquiry && req.Open():
+		err = d.closeInquiry(in, c)
 	case !req.Open():
 		err = refuse("この申請はすでに完了しています（"+stateText("ja", req.State)+"）。", "This request is already closed ("+stateText("en", req.State)+").")
 	case c.verb == "phone-verified":
@@ -142,6 +177,8 @@ func (d *Desk) runCommand(in *inbound, c command) error {
 		if err = d.move(in, policy.PhoneVerified, actor, "verified by phone"); err == nil {
 			err = d.operatorResult(in, c.line, map[string]string{"ja": "電話確認を記録しました。承認できます。", "en": "Phone verification recorded; the application can be approved."}[in.lang])
 		}
+	case c.verb == "close":
+		err = refuse("完了（close）はお問い合わせにのみ使えます。", "close applies to inquiries only.")
 	case c.verb == "cancel":
 		if req.Kind != KindFacilityService {
 			err = refuse("取消はサービス利用申請にのみ使えます。", "cancel applies to service applications only.")
@@ -285,7 +322,10 @@ func (d *Desk) operatorResult(in *inbound, cmd, result string) error {
 func (d *Desk) commandLines(lang string, r *store.Request) []string {
 	var out []string
 	for _, ev := range d.rules.Commands(policyKind(r), r.State) {
-		out = append(out, commandUsage[lang][ev])
+		// reply: is valid on every thread; the templates always show it.
+		if ev != policy.Answer {
+			out = append(out, commandUsage[lang][ev])
+		}
 	}
 	return out
 }
@@ -297,12 +337,14 @@ var commandUsage = map[string]map[policy.Event]string{
 		policy.NeedDocuments:     "need-documents: 必要な書類 / 書類不足: 必要な書類",
 		policy.DocumentsReceived: "documents-received / 書類受領   （FAXが届いたとき）",
 		policy.PhoneVerified:     "phone-verified / 電話確認済み", policy.Cancel: "cancel / 取消",
+		policy.Close: "close / 完了   （お問い合わせの対応が済んだとき）",
 	},
 	"en": {
 		policy.Approve: "approve", policy.Reject: "reject: reason",
 		policy.NeedDocuments:     "need-documents: what is missing",
 		policy.DocumentsReceived: "documents-received     (when the FAX arrived)",
 		policy.PhoneVerified:     "phone-verified", policy.Cancel: "cancel",
+		policy.Close: "close                  (when the inquiry needs nothing more)",
 	},
 }
 
@@ -342,4 +384,74 @@ func (d *Desk) operatorNotObeyed(in *inbound, why string) (result, error) {
 		return result{}, err
 	}
 	return d.finish(in, outcomeAnswered, "operator mail not obeyed: "+why)
+}
+
+// replyText is the answer below "reply:": the lines up to the quoted
+// mail, the attribution line above it ("On ... wrote:"), an original-
+// message separator, the operator's signature ("-- ") or the next
+// note or close command. next is how many lines it used.
+func replyText(lines []string) (text string, next int) {
+	var kept []string
+	for next = 0; next < len(lines); next++ {
+		raw := strings.TrimRight(lines[next], " \t\r")
+		line := strings.TrimSpace(norm.NFKC.String(raw))
+		if strings.HasPrefix(line, ">") || originalSeparator.MatchString(line) || line == "--" ||
+			forwardedHeaderAt(lines, next) {
+			break
+		}
+		if cmd, ok := parseCommand(line); ok && (cmd.verb == "note" || cmd.verb == "close") {
+			break
+		}
+		kept = append(kept, raw)
+	}
+	// What sits right above a quote is the client's attribution line,
+	// which some clients wrap before "wrote:".
+	wrapped := false
+	for len(kept) > 0 {
+		last := strings.TrimSpace(norm.NFKC.String(kept[len(kept)-1]))
+		attribution := next < len(lines) && (isAttribution(last) || wrapped && strings.Contains(last, "@"))
+		if last == "" || sentFrom.MatchString(last) || attribution {
+			wrapped = attribution && strings.EqualFold(last, "wrote:")
+			kept = kept[:len(kept)-1]
+			continue
+		}
+		break
+	}
+	return strings.TrimSpace(strings.Join(kept, "\n")), next
+}
+
+// originalSeparator is the line mail clients put above a quoted or
+// forwarded original.
+var originalSeparator = regexp.MustCompile(`(?i)^(-{2,}\s*(original message|元のメッセージ|転送メッセージ|forwarded message|message d'origine)\s*-{2,}|_{10,})$`)
+
+// sentFrom is a phone's signature line.
+var sentFrom = regexp.MustCompile(`(?i)^(sent from my \w+|\w+から送信|get outlook for \w+)$`)
+
+// isAttribution reports a client's "On <date>, <name> wrote:" line, in
+// the forms Japanese and English clients write it.
+func isAttribution(line string) bool {
+	if !strings.HasSuffix(line, ":") {
+		return false
+	}
+	l := strings.ToLower(line)
+	return strings.Contains(l, "wrote") || strings.Contains(l, "書きました") || strings.Contains(l, "@") ||
+		strings.Contains(l, "<") || strings.IndexFunc(l, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0
+}
+
+// forwardedHeaderAt reports an Outlook-style header block of the original
+// ("From: ..." followed by "Sent:"/"Date:" within a few lines).
+func forwardedHeaderAt(lines []string, i int) bool {
+	first := strings.ToLower(strings.TrimSpace(norm.NFKC.String(lines[i])))
+	if !(strings.HasPrefix(first, "from:") || strings.HasPrefix(first, "差出人:") || strings.HasPrefix(first, "送信者:")) {
+		return false
+	}
+	for j := i + 1; j < len(lines) && j <= i+4; j++ {
+		l := strings.ToLower(strings.TrimSpace(norm.NFKC.String(lines[j])))
+		for _, p := range []string{"sent:", "date:", "to:", "送信日時:", "日時:", "宛先:", "件名:", "subject:"} {
+			if strings.HasPrefix(l, p) {
+				return true
+			}
+		}
+	}
+	return false
 }

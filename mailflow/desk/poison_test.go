@@ -78,7 +78,8 @@ func TestFailingMessageIsRetriedThenQuarantinedWhileTheRestIsAnswered(t *testing
 	// A password typed into the mail must not reach the quarantine folder.
 	h.deliver(samples.Mail{From: "Poison Pill <" + stuck + ">", Subject: "status", Body: "申請種別: 状況確認\nパスワード: " + password + "\n"})
 	for i := range 100 {
-		h.deliver(samples.Mail{From: fmt.Sprintf("user%03d@clinic.example", i), Subject: "hello"})
+		// No text: the blank forms, one notice each.
+		h.deliver(samples.Mail{From: fmt.Sprintf("user%03d@clinic.example", i)})
 	}
 
 	s := h.once()

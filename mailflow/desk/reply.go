@@ -47,10 +47,7 @@ func (d *Desk) applicantReply(in *inbound) (result, error) {
 		case !ok:
 			why = d.refusalReason(in.lang, a.SniffedType, a.DeclaredType, true)
 		case a.Size > budget:
-			ok, why = false, map[string]string{
-				"ja": "この申請に保存できる書類の容量（1申請 " + humanSize(d.cfg.Limits.DocumentBytesPerRequest) + "、1日 " + humanSize(d.cfg.Limits.DocumentBytesPerSenderPerDay) + "）を超えます。FAXでお送りください",
-				"en": "it exceeds what can be stored for this request (" + humanSize(d.cfg.Limits.DocumentBytesPerRequest) + " a request, " + humanSize(d.cfg.Limits.DocumentBytesPerSenderPerDay) + " a day); please use FAX",
-			}[in.lang]
+			ok, why = false, d.overBudgetReason(in.lang)
 		}
 		if !ok {
 			refused = append(refused, refusedLine{Filename: a.Filename, Why: why})

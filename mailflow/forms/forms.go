@@ -25,6 +25,7 @@ const (
 	KindMerge         Kind = "merge"          // ID統合
 	KindHandover      Kind = "handover"       // ID引継ぎ
 	KindStatus        Kind = "status"         // 状況確認 / 書類再発行
+	KindInquiry       Kind = "inquiry"        // お問い合わせ: a question operators answer
 
 	// The facility connection service desk (seed 004).
 	KindFacilityApplication Kind = "facility_application" // 利用本申請

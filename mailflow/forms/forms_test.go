@@ -217,7 +217,7 @@ func TestTables(t *testing.T) {
 	}
 	kinds := []Kind{KindNewID, KindPasswordReset, KindAccessCode, KindOperatorReset, KindIndiceReset,
 		KindRename, KindAffiliation, KindDeletion, KindMerge, KindHandover,
-		KindFacilityApplication, KindFacilityService, KindFacilityPassword, KindStatus}
+		KindFacilityApplication, KindFacilityService, KindFacilityPassword, KindStatus, KindInquiry}
 	specs := Specs()
 	if len(specs) != len(kinds) {
 		t.Fatalf("%d specs", len(specs))
@@ -300,13 +300,16 @@ func TestMarkers(t *testing.T) {
 		"ID変更": KindRename, "rename": KindRename, "所属変更": KindAffiliation, "delete": KindDeletion,
 		"ID統合": KindMerge, "hand-over": KindHandover, "ID引き継ぎ": KindHandover, "書類再発行": KindStatus, "status": KindStatus,
 		"アクセスコード": KindAccessCode,
+		// Whatever the forms do not cover is a question for the operators.
+		"お問い合わせ": KindInquiry, "その他": KindInquiry, "Inquiry": KindInquiry, "question": KindInquiry,
+		"status inquiry": KindStatus,
 	}
 	for v, want := range short {
 		if got := Parse("申請種別: " + v); got.Kind != want {
 			t.Errorf("%q -> %q, want %q", v, got.Kind, want)
 		}
 	}
-	if got := Parse("申請種別: その他\n"); got.Kind != "" {
+	if got := Parse("申請種別: 宝くじ\n"); got.Kind != "" {
 		t.Errorf("unknown marker value -> %q", got.Kind)
 	}
 	// The marker of what the applicant wrote beats the quoted one.
@@ -324,12 +327,13 @@ func TestInferKind(t *testing.T) {
 		"アクセスコード: 1234567890\n": KindAccessCode,
 		"> 本文\nアクセスコード：１２３４５６７８９０\n新しいパスワード: Ab3x!\n新しいパスワード(確認): Ab3x!\n":            KindAccessCode,
 		"氏名(姓): 山田\n氏名(名): 太郎\nふりがな(姓): やまだ\nふりがな(名): たろう\n性別: 男\n生年月日: 1985/04/01\n": KindPasswordReset,
-		"受付番号: MDG-2026-000123\n": KindStatus,
-		"希望ID: abc-de\n利用資格: 1\n": KindNewID,
-		"理由: 特になし\n":              "",
-		"こんにちは\n":                 "",
-		"":                        "",
-		"氏名(姓): 山田\n":             "",
+		"受付番号: MDG-2026-000123\n":                                     KindStatus,
+		"URL: https://journal.example.jp/\nエラーメッセージ: 403 Forbidden\n": KindInquiry,
+		"希望ID: abc-de\n利用資格: 1\n":                                     KindNewID,
+		"理由: 特になし\n":                                                  "",
+		"こんにちは\n":                                                     "",
+		"":                                                            "",
+		"氏名(姓): 山田\n":                                                 "",
 	}
 	for text, want := range cases {
 		if got := Parse(text); got.Kind != want {

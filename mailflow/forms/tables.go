@@ -128,6 +128,16 @@ var idDeskFields = []Field{
 	{Key: "reference", JA: "受付番号", EN: "Reference",
 		Aliases: []string{"申請番号", "参照番号", "Reference number", "Ref", "Ref no"},
 		HelpJA:  "MDG-2026-000123 の形式。わからなければ空欄で結構です。", HelpEN: "Like MDG-2026-000123. Leave it empty if you don't know it."},
+	// The inquiry form of seed 001 FAQ 2.5: what cannot be reached, and how it fails.
+	{Key: "url", JA: "URL", EN: "URL",
+		Aliases: []string{"画面のURL", "アクセスできない画面のURL", "ページのURL", "Page URL", "Web address"},
+		HelpJA:  "アクセスできない画面のURL。", HelpEN: "The address of the page you cannot reach."},
+	{Key: "error_message", JA: "エラーメッセージ", EN: "Error message",
+		Aliases: []string{"エラー内容", "表示されたエラー", "表示されたメッセージ", "Error shown", "Message shown"},
+		HelpJA:  "画面に表示されたとおりに。スクリーンショットがあれば添付してください。", HelpEN: "As shown on the screen. Attach a screenshot if you have one."},
+	{Key: "question", JA: "お問い合わせ内容", EN: "Question",
+		Aliases: []string{"問い合わせ内容", "お問合せ内容", "ご質問", "質問内容", "ご用件", "Your question", "Inquiry"},
+		HelpJA:  "この下に自由にお書きください。", HelpEN: "Write freely below this line."},
 }
 
 // markerLabels name the line that says which kind a form is.
@@ -264,4 +274,9 @@ var specTable = []specDef{
 		aliases: []string{"書類再発行", "申請書再発行", "申請書の再発行", "申請書再印刷", "処理状況", "状況", "状況確認・書類再発行", "進捗確認",
 			"status", "reprint", "form reprint", "status inquiry", "status check"},
 		fields: []fieldUse{{"reference", false, "", ""}}},
+	{kind: KindInquiry, titleJA: "お問い合わせ", titleEN: "inquiry",
+		aliases: []string{"問い合わせ", "お問合せ", "お問い合せ", "ご質問", "質問", "その他", "inquiry", "enquiry", "question", "other"},
+		fields: []fieldUse{{"id", false, "お持ちの場合。", "If you have one."},
+			{"service", false, "アクセスできないサービスの名前。", "The service you cannot reach."},
+			{"url", false, "", ""}, {"error_message", false, "", ""}, {"question", false, "", ""}}},
 }

@@ -81,6 +81,9 @@ const (
 	TokenExpired      Event = "token-expired"
 	Conflict          Event = "conflict" // the change became impossible meanwhile (new ID taken)
 	Expire            Event = "expire"
+	Answer            Event = "answer"    // an operator's reply: sent to the asker
+	FollowUp          Event = "follow-up" // the asker writes again on the thread
+	Close             Event = "close"
 )
 
 // Request states. The store keeps them; the new ones live here.
@@ -91,6 +94,8 @@ const (
 	StateUnderReview          = store.StateUnderReview
 	StateCodeSent             = store.StateCodeSent
 	StateAwaitingNewAddress   = "awaiting_new_address"
+	StateAwaitingAnswer       = "awaiting_answer" // an inquiry waits for an operator
+	StateAnswered             = "answered"        // an operator answered; the asker may write again
 	StateTokenSent            = store.StateTokenSent
 	StateAwaitingVerification = store.StateAwaitingVerification
 	StateVerified             = store.StateVerified
@@ -117,6 +122,7 @@ const (
 	KindHandover            = "handover"
 	KindFacilityApplication = "facility_application"
 	KindFacilityService     = "facility_service"
+	KindInquiry             = "inquiry" // a question in free text, answered by an operator
 )
 
 // Transition is one row of the table.
@@ -202,6 +208,18 @@ func Table() []Transition {
 	)
 	t = append(t, reviewed(KindFacilityService, "filing service started")...)
 	t = append(t, Transition{KindFacilityService, StateUnderReview, Cancel, StateCancelled, Operator, ProofMX, true, "filing service cancelled"})
+	// An inquiry changes no account: anyone may ask (operators get the
+	// question with the asker's own requests), only the asker writes on
+	// (operators get it again), and only what an operator writes below
+	// "reply:" is mailed to the asker.
+	t = append(t,
+		Transition{KindInquiry, StateNew, Open, StateAwaitingAnswer, Anyone, ProofNone, false, ""},
+		Transition{KindInquiry, StateAwaitingAnswer, Answer, StateAnswered, Operator, ProofMX, false, ""},
+		Transition{KindInquiry, StateAnswered, Answer, StateAnswered, Operator, ProofMX, false, ""},
+		Transition{KindInquiry, StateAnswered, FollowUp, StateAwaitingAnswer, Applicant, ProofThread, false, ""},
+		Transition{KindInquiry, StateAwaitingAnswer, Close, StateCompleted, Operator, ProofMX, true, ""},
+		Transition{KindInquiry, StateAnswered, Close, StateCompleted, Operator, ProofMX, true, ""},
+	)
 	return t
 }
 

@@ -41,12 +41,14 @@ func TestRunSmall(t *testing.T) {
 		t.Errorf("ratio %v", r.Ratio)
 	}
 	// The mix is what it claims: every application accepted (one hash
-	// each), every question answered with the forms, every reply completed.
+	// each), every question an inquiry (acknowledged, copied to the
+	// operators), every reply completed.
 	if r.Applications != 40 || r.Attachments != 20 || r.Questions != 140 || r.ISO2022JP+r.UTF8 != 200 {
 		t.Errorf("mix: %d applications, %d attachments, %d questions, %d+%d by charset", r.Applications, r.Attachments, r.Questions, r.ISO2022JP, r.UTF8)
 	}
-	if r.Notices != r.Messages || r.NoticeKinds["new_id_received"] != r.Applications ||
-		r.NoticeKinds["blank_forms"] != r.Attachments+r.Questions {
+	questions := r.Attachments + r.Questions
+	if r.Notices != r.Messages+questions || r.NoticeKinds["new_id_received"] != r.Applications ||
+		r.NoticeKinds["inquiry_received"] != questions || r.NoticeKinds["inquiry_for_operators"] != questions {
 		t.Errorf("%d notices for %d messages: %v", r.Notices, r.Messages, r.NoticeKinds)
 	}
 	for _, line := range strings.Split(out.String(), "\n") {

@@ -12,7 +12,7 @@ import (
 const (
 	kindApplication = iota // a new-ID application with a password (one argon2id hash)
 	kindAttachment         // a question with a scanned PDF attached
-	kindQuestion           // a plain question, answered with the blank forms
+	kindQuestion           // a plain question: an inquiry, no argon2id
 )
 
 // attachmentShare is the share of messages that carry a PDF attachment.
@@ -121,7 +121,8 @@ func application(seq int, charset string) samples.Mail {
 }
 
 // attachmentQuestion is a question with a scanned PDF attached, sent
-// before any application: the desk answers it with the blank forms.
+// before any application: the desk opens an inquiry (the scan goes to the
+// operators with it).
 func attachmentQuestion(seq int, charset string) samples.Mail {
 	pdf := []samples.Attachment{{Filename: "申請書.pdf", ContentType: "application/pdf", Data: samples.ScannedPDF()}}
 	if charset == "iso-2022-jp" {
@@ -133,7 +134,8 @@ func attachmentQuestion(seq int, charset string) samples.Mail {
 		Charset: charset, Body: "Hello,\n\nplease find my signed form attached. Is anything else needed?\n\nBob", Attachments: pdf}
 }
 
-// question is a plain question: the desk answers it with the blank forms.
+// question is a plain question: the desk opens an inquiry, acknowledges it
+// and copies it to the operators; it costs no argon2id.
 func question(seq int, charset string) samples.Mail {
 	if charset == "iso-2022-jp" {
 		return samples.Mail{From: fmt.Sprintf("高橋 次郎 <q%d@hosp.example>", seq), Subject: "IDの申請方法について",

@@ -238,6 +238,8 @@ func (d *driver) script(ctx context.Context) error {
 		{From: "Alice Smith <alice@univ.example>", Subject: "New ID application", Body: samples.NewIDEnglish("smith-al")},
 		{From: "佐藤 花子 <hanako@west.example>", Subject: "ID申請", Charset: "shift_jis", Body: samples.NewIDWithErrors()},
 		{From: "newcomer@clinic.example", Subject: "", Body: ""},
+		{From: "鈴木 一郎 <suzuki@med.example>", Subject: "ジャーナルにログインできません", Charset: "iso-2022-jp",
+			Body: "ログインテストは成功しますが、電子ジャーナルのサイトで「アクセス権がありません」と表示されます。\n原因を教えてください。\n鈴木"},
 		{From: "Out of office <vacation@hosp.example>", Subject: "自動応答: 不在です", Body: "11/30まで不在です。",
 			Headers: []string{"Auto-Submitted: auto-replied"}},
 	}
@@ -246,7 +248,7 @@ func (d *driver) script(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := d.pass(ctx, "1. applications arrive (ISO-2022-JP, English UTF-8, Shift_JIS with errors, an empty mail, an auto-reply)"); err != nil {
+	if err := d.pass(ctx, "1. applications arrive (ISO-2022-JP, English UTF-8, Shift_JIS with errors, an empty mail, a question, an auto-reply)"); err != nil {
 		return err
 	}
 
@@ -279,7 +281,16 @@ func (d *driver) script(ctx context.Context) error {
 		Body: "reject: the institution e-mail address could not be confirmed; please apply with your university address\n"}); err != nil {
 		return err
 	}
-	if err := d.pass(ctx, "3. operators approve one application and reject the other by replying"); err != nil {
+	inquiryRef, _, err := d.reference("suzuki@med.example")
+	if err != nil {
+		return err
+	}
+	if err := d.deliver(samples.Mail{From: operator, Subject: "Re: [" + inquiryRef + "] 新しいお問い合わせ",
+		Body: "回答:\nご利用の電子ジャーナルは、所属機関の契約で利用できるものです。\n所属機関の図書館にお問い合わせください。\n\n" +
+			"-- \n窓口 担当\n\n> 担当者各位\n> 新しいお問い合わせを受け付けました\n"}); err != nil {
+		return err
+	}
+	if err := d.pass(ctx, "3. operators approve one application, reject the other and answer the question, all by replying"); err != nil {
 		return err
 	}
 	return d.facilityScript(ctx)
