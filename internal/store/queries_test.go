@@ -42,6 +42,9 @@ func TestEveryQueryRuns(t *testing.T) {
 			list, err := tx.AccountsByIdentity("山田|太郎|1980-01-01")
 			must(err)
 			check(len(list) == 1, "accounts by identity: %d", len(list))
+			list, err = tx.AccountsByAddress("Yamada-TK@id.example", "id.example")
+			must(err)
+			check(len(list) == 1 && list[0].ID == acct.ID, "accounts by address: %d", len(list))
 			_, err = tx.AccountByID(999)
 			check(errors.Is(err, ErrNotFound), "missing account: %v", err)
 
