@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // The store's SQL is written once, in a form SQLite and PostgreSQL both
@@ -45,6 +46,31 @@ func (d *dialect) sql(query string) string {
 		d.rebound[query] = out
 	}
 	d.mu.Unlock()
+	return out
+}
+
+// args makes the parameters fit the engine. PostgreSQL's text holds
+// neither NUL nor invalid UTF-8, which hostile mail carries into subjects
+// and bodies (SQLite stores them as given): both become U+FFFD there,
+// instead of the message failing on every attempt.
+func (d *dialect) args(args []any) []any {
+	if !d.postgres {
+		return args
+	}
+	var out []any
+	for i, a := range args {
+		s, ok := a.(string)
+		if !ok || utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+			continue
+		}
+		if out == nil {
+			out = append([]any(nil), args...)
+		}
+		out[i] = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
+	if out == nil {
+		return args
+	}
 	return out
 }
 

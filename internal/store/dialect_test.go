@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,4 +178,27 @@ func tableColumns(t *testing.T, s *Store, query string) map[string][]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// PostgreSQL's text holds no NUL and no invalid UTF-8; hostile mail has
+// both in its subject and text. They reach it as U+FFFD, and nothing
+// else is touched.
+func TestArgsFitPostgresText(t *testing.T) {
+	pg := &dialect{postgres: true}
+	in := []any{"ok", "nul\x00here", "bad\xffutf8", []byte("raw\x00"), int64(7)}
+	out := pg.args(in)
+	want := []any{"ok", "nul\uFFFDhere", "bad\uFFFDutf8", []byte("raw\x00"), int64(7)}
+	if !reflect.DeepEqual(out, want) {
+		t.Errorf("args %q, want %q", out, want)
+	}
+	if in[1] != "nul\x00here" {
+		t.Error("args changed the caller's slice")
+	}
+	clean := []any{"ok", int64(1)}
+	if got := pg.args(clean); &got[0] != &clean[0] {
+		t.Error("clean arguments were copied")
+	}
+	if got := (&dialect{}).args(in); &got[0] != &in[0] {
+		t.Error("SQLite's arguments were rewritten")
+	}
 }

@@ -98,67 +98,67 @@ func (c *stmtCache) close() {
 // exec runs a statement outside a transaction.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if st := s.stmts.get(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+		return st.ExecContext(ctx, s.dialect.args(args)...)
 	}
-	return s.db.ExecContext(ctx, s.dialect.sql(query), args...)
+	return s.db.ExecContext(ctx, s.dialect.sql(query), s.dialect.args(args)...)
 }
 
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := s.stmts.get(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
+		return st.QueryContext(ctx, s.dialect.args(args)...)
 	}
-	return s.db.QueryContext(ctx, s.dialect.sql(query), args...)
+	return s.db.QueryContext(ctx, s.dialect.sql(query), s.dialect.args(args)...)
 }
 
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := s.stmts.get(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		return st.QueryRowContext(ctx, s.dialect.args(args)...)
 	}
-	return s.db.QueryRowContext(ctx, s.dialect.sql(query), args...)
+	return s.db.QueryRowContext(ctx, s.dialect.sql(query), s.dialect.args(args)...)
 }
 
 // The unprepared variants run a query without the statement cache: the
 // operators' commands, whose queries run once.
 func (s *Store) execOnce(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return s.db.ExecContext(ctx, s.dialect.sql(query), args...)
+	return s.db.ExecContext(ctx, s.dialect.sql(query), s.dialect.args(args)...)
 }
 
 func (s *Store) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return s.db.QueryContext(ctx, s.dialect.sql(query), args...)
+	return s.db.QueryContext(ctx, s.dialect.sql(query), s.dialect.args(args)...)
 }
 
 func (s *Store) queryRowOnce(ctx context.Context, query string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.dialect.sql(query), args...)
+	return s.db.QueryRowContext(ctx, s.dialect.sql(query), s.dialect.args(args)...)
 }
 
 func (t *Tx) execOnce(query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), args...)
+	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) queryRowOnce(query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), args...)
+	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
 	if st := t.stmts.lookup(query); st != nil {
-		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, t.dialect.args(args)...)
 	}
 	t.stmts.want(query)
-	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), args...)
+	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) query(query string, args ...any) (*sql.Rows, error) {
 	if st := t.stmts.lookup(query); st != nil {
-		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, t.dialect.args(args)...)
 	}
 	t.stmts.want(query)
-	return t.tx.QueryContext(t.ctx, t.dialect.sql(query), args...)
+	return t.tx.QueryContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
 	if st := t.stmts.lookup(query); st != nil {
-		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, t.dialect.args(args)...)
 	}
 	t.stmts.want(query)
-	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), args...)
+	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }

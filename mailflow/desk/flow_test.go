@@ -9,6 +9,7 @@ import (
 
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/internal/testkit/samples"
+	"github.com/madoguchi/madoguchi/internal/testkit/teststore"
 )
 
 const taro = "taro@hosp.example"
@@ -64,9 +65,14 @@ func TestNewIDApplicationISO2022JP(t *testing.T) {
 // memory file, the log, the sink and every folder for a secret.
 func assertSecretNowhere(t *testing.T, h *harness, secret string) {
 	t.Helper()
+	if h.db == "" {
+		if tables := teststore.TablesHolding(t, h.cfg.Database.URL, secret); len(tables) > 0 {
+			t.Errorf("the secret is in the tables %v", tables)
+		}
+	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		data, err := os.ReadFile(h.db + suffix)
-		if err == nil && bytes.Contains(data, []byte(secret)) {
+		if h.db != "" && err == nil && bytes.Contains(data, []byte(secret)) {
 			t.Errorf("the secret is in the database file %s", h.db+suffix)
 		}
 	}

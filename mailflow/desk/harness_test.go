@@ -18,6 +18,7 @@ import (
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 	"github.com/madoguchi/madoguchi/internal/testkit/samples"
+	"github.com/madoguchi/madoguchi/internal/testkit/teststore"
 	"github.com/madoguchi/madoguchi/mailflow/message"
 )
 
@@ -69,6 +70,12 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(func() { sink.Close() })
 	h := &harness{t: t, imap: imapSrv, sink: sink, db: filepath.Join(t.TempDir(), "desk.db"),
 		now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), logs: &bytes.Buffer{}}
+	// MADOGUCHI_TEST_STORE=postgres runs the flows on PostgreSQL; h.db
+	// is then empty and the secrets search reads the tables instead.
+	database := fmt.Sprintf("{path: %s, synchronous: normal}", h.db)
+	if engine := teststore.FromEnv(t); engine != teststore.SQLite {
+		database, h.db = teststore.DatabaseYAML(t, engine), ""
+	}
 	var set harnessSettings
 	for _, o := range opts {
 		o(&set)
@@ -76,10 +83,10 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	yaml := fmt.Sprintf(`desk: {address: %s, domain: id.madoguchi.test, fax: 03-0000-0000}
 imap: {address: "%s", tls: none, username: desk, password: pw%s}
 smtp: {address: "%s", tls: none}
-database: {path: %s, synchronous: normal}
+database: %s
 operators: [%s, second-op@madoguchi.test]
 operator_auth: {authserv_id: %s}
-`, deskAddr, imapSrv.Addr, set.imap, sink.Addr, h.db, operator, authservID) + set.top
+`, deskAddr, imapSrv.Addr, set.imap, sink.Addr, database, operator, authservID) + set.top
 	h.cfg, err = config.Parse([]byte(yaml), os.Getenv)
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,13 @@
 package desk
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/store"
+	"github.com/madoguchi/madoguchi/internal/testkit/teststore"
 )
 
 // testStoreAndConfig opens a fresh database and parses a desk's
@@ -16,11 +16,7 @@ import (
 // IMAP and SMTP servers.
 func testStoreAndConfig(t *testing.T, extra string) (*store.Store, *config.Config) {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "desk.db"), store.Options{Synchronous: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := teststore.Open(t, teststore.FromEnv(t))
 	cfg, err := config.Parse([]byte(`desk: {address: desk@madoguchi.test, domain: id.madoguchi.test, fax: 03-0000-0000}
 imap: {address: "127.0.0.1:1", tls: none, username: desk, password: pw}
 smtp: {address: "127.0.0.1:1", tls: none}

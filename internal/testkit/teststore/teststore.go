@@ -171,3 +171,43 @@ func dropIn(t testing.TB, server, statement string) {
 		t.Errorf("clean up the test's PostgreSQL objects: %v", err)
 	}
 }
+
+// TablesHolding names the tables of a PostgreSQL database (every schema
+// but the system's) with a row whose text contains needle, as written or
+// as bytea's hex: the secrets-at-rest check that reads a SQLite file
+// byte by byte, for a database that is not a file.
+func TablesHolding(t testing.TB, databaseURL, needle string) []string {
+	t.Helper()
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT table_schema, table_name FROM information_schema.tables
+		WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []pgx.Identifier
+	for rows.Next() {
+		var schema, name string
+		if err := rows.Scan(&schema, &name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, pgx.Identifier{schema, name})
+	}
+	rows.Close()
+	var out []string
+	for _, table := range tables {
+		var n int
+		err := db.QueryRow(`SELECT count(*) FROM `+table.Sanitize()+` AS r WHERE strpos(r::text, $1) > 0 OR strpos(r::text, $2) > 0`,
+			needle, hex.EncodeToString([]byte(needle))).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			out = append(out, strings.Join(table, "."))
+		}
+	}
+	return out
+}
