@@ -10,7 +10,8 @@
 #
 # Everything else goes to stderr. The cluster keeps its data, socket and
 # log in one temporary directory, which the stop command removes. It runs
-# without fsync: it holds nothing worth keeping, and the tests run faster.
+# without fsync (unless MADOGUCHI_POSTGRES_DURABLE=1): it holds nothing
+# worth keeping, and the tests run faster.
 set -euo pipefail
 
 say() { echo "postgres.sh: $*" >&2; }
@@ -82,8 +83,14 @@ chmod 600 "$dir/pwfile"
 rm -f "$dir/pwfile"
 
 say "starting $version on 127.0.0.1:$port (data $dir/data)"
+# MADOGUCHI_POSTGRES_DURABLE=1 keeps PostgreSQL's default durability (for
+# `madoguchi bench -db`, whose figures must include the commits' fsync).
+durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if [ "${MADOGUCHI_POSTGRES_DURABLE:-}" = 1 ]; then
+  durability=""
+fi
 if ! "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
-  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir $durability -c max_connections=200" \
   start >&2; then
   cat "$dir/postgres.log" >&2 2>/dev/null || true
   exit 1

@@ -25,8 +25,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	share := fs.Float64("password-share", benchmark.DefaultPasswordShare, "share of the messages that are new-ID applications carrying a password (0 < share <= 1)")
 	replies := fs.Int("replies", benchmark.DefaultReplies, "access-code replies that arrive while the backlog is processed (1..100)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	db := fs.String("db", "", "run the desk on this PostgreSQL server (postgres://...; the role needs CREATEDB: the run uses a database of its own and drops it) instead of SQLite")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: madoguchi bench [-n 10000] [-password-share 0.2] [-replies 20] [-cpuprofile FILE]")
+		fmt.Fprintln(stderr, "usage: madoguchi bench [-n 10000] [-password-share 0.2] [-replies 20] [-db postgres://...] [-cpuprofile FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -52,7 +53,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	_, err := benchmark.Run(ctx, benchmark.Options{N: *n, PasswordShare: *share, Replies: *replies, Out: stdout})
+	_, err := benchmark.Run(ctx, benchmark.Options{N: *n, PasswordShare: *share, Replies: *replies, Out: stdout, DatabaseURL: *db})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(stderr, "madoguchi bench: interrupted")

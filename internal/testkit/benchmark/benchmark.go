@@ -45,6 +45,10 @@ type Options struct {
 	PasswordShare float64 // share of new-ID applications, each carrying a password (0..1)
 	Replies       int     // access-code replies that arrive during the backlog
 	Out           io.Writer
+	// DatabaseURL, when set, runs the desk and the insert stages on this
+	// PostgreSQL server (in a database of the run's own, dropped after
+	// it) instead of SQLite.
+	DatabaseURL string
 }
 
 // Stage is the raw rate of one stage on the run's messages.
@@ -71,6 +75,7 @@ type Report struct {
 	PasswordShare float64 // share of the desk's messages that hash a password (replies included)
 	MailboxBytes  int64
 	CPUs          int
+	Database      string // the engine the desk ran on
 	AppendTime    time.Duration // filling the desk's INBOX, not timed
 
 	Stages     []Stage
@@ -119,12 +124,25 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		return Report{}, err
 	}
 	defer os.RemoveAll(dir)
+	var pg *pgTarget
+	database := "SQLite (synchronous=full)"
+	if opts.DatabaseURL != "" {
+		if pg, err = newPGTarget(ctx, opts.DatabaseURL, dir); err != nil {
+			return Report{}, err
+		}
+		defer func() {
+			if err := pg.drop(); err != nil {
+				fmt.Fprintf(out, "could not drop the run's database %s: %s\n", pg.name, pgMessage(err))
+			}
+		}()
+		database = "PostgreSQL " + pg.version
+	}
 
 	t := time.Now()
 	m := buildMix(opts.N, opts.PasswordShare)
 	r := Report{N: opts.N, Applications: m.applications, Attachments: m.attachments, Questions: m.question,
 		ISO2022JP: m.jis, UTF8: m.utf8, Replies: opts.Replies, MailboxBytes: m.bytes, CPUs: runtime.NumCPU(),
-		Messages: opts.N + opts.Replies}
+		Messages: opts.N + opts.Replies, Database: database}
 	r.PasswordShare = float64(m.applications+opts.Replies) / float64(r.Messages)
 	fmt.Fprintf(out, "madoguchi bench: %d messages (%.1f MB) generated in %s; %d access-code replies; %d CPUs, GOMAXPROCS %d\n",
 		opts.N, mib(m.bytes), round(time.Since(t)), opts.Replies, r.CPUs, runtime.GOMAXPROCS(0))
@@ -140,13 +158,20 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		run   func() (Stage, error)
 		share float64
 	}
-	for _, s := range []stageRun{
+	stages := []stageRun{
 		{func() (Stage, error) { return stageFetch(ctx, m) }, 1},
 		{func() (Stage, error) { return stageParse(ctx, m) }, 1},
-		{func() (Stage, error) { return stageInsert(ctx, m, dir) }, 1},
+		{func() (Stage, error) { return stageInsert(ctx, m, dir, pg) }, 1},
 		{func() (Stage, error) { return stageSMTP(ctx, opts.N) }, 1},
 		{func() (Stage, error) { return stageHash(ctx, hashes/2) }, r.PasswordShare},
-	} {
+	}
+	if pg != nil {
+		// What one commit costs on this server, beside what the desk's
+		// transaction costs (the insert stage).
+		raw := stageRun{func() (Stage, error) { return stageRawInsert(ctx, pg, opts.N) }, 1}
+		stages = append(stages[:3], append([]stageRun{raw}, stages[3:]...)...)
+	}
+	for _, s := range stages {
 		st, err := s.run()
 		if err != nil {
 			return r, err
@@ -166,7 +191,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		r.PeakRSSScope = "desk run: loopback servers, mailbox, sink and desk (VmHWM reset after the stages)"
 	}
 
-	res, err := runDesk(ctx, m, opts.Replies, dir, out)
+	res, err := runDesk(ctx, m, opts.Replies, dir, pg, out)
 	if err != nil {
 		return r, fmt.Errorf("desk run: %w", err)
 	}
@@ -240,14 +265,19 @@ func (r Report) Print(w io.Writer) {
 		r.N, mib(r.MailboxBytes), r.Applications, r.Attachments, r.Questions, r.ISO2022JP, r.UTF8)
 	fmt.Fprintf(w, "     plus %d access-code replies landing during the backlog: %d messages for the desk, %.1f%% carrying a password\n",
 		r.Replies, r.Messages, 100*r.PasswordShare)
+	fmt.Fprintf(w, "database: %s\n", r.Database)
 	fmt.Fprintf(w, "\nstage rates on the same messages (%d CPUs):\n", r.CPUs)
-	fmt.Fprintf(w, "  %-15s %14s %7s %16s   %s\n", "stage", "rate", "share", "rate/share", "how")
+	fmt.Fprintf(w, "  %-18s %14s %7s %16s   %s\n", "stage", "rate", "share", "rate/share", "how")
 	for _, s := range r.Stages {
 		bound := "-"
 		if !math.IsInf(s.Bound, 1) {
 			bound = fmt.Sprintf("%.0f msg/s", s.Bound)
 		}
-		fmt.Fprintf(w, "  %-15s %9.0f %-4s %7.3f %16s   %s (%d in %s)\n", s.Name, s.Rate, s.Unit+"/s", s.Share, bound, s.How, s.Count, round(s.Elapsed))
+		fmt.Fprintf(w, "  %-18s %9.0f %-4s %7.3f %16s   %s (%d in %s)\n", s.Name, s.Rate, s.Unit+"/s", s.Share, bound, s.How, s.Count, round(s.Elapsed))
+	}
+	if tx, raw, ok := r.transactionCost(); ok {
+		fmt.Fprintf(w, "  a desk transaction (seen row + outbox row) costs %s, %.1f× a raw one-row insert (%s) on the same server\n",
+			tx.Round(time.Microsecond), float64(tx)/float64(raw), raw.Round(time.Microsecond))
 	}
 	fmt.Fprintf(w, "  bound of the mix: %.0f msg/s (the smallest rate/share: %s)\n", r.Bound, r.BoundStage)
 	fmt.Fprintf(w, "\nend to end (mailbox to notice at the sink, real desk with IDLE): %d messages, %d notices in %s = %.1f msg/s\n",
@@ -269,6 +299,24 @@ func (r Report) Print(w io.Writer) {
 		mib(r.PeakRSS), r.PeakRSSScope, mib(r.ProcessPeakRSS), TargetPeakRSSMiB, met(r.PeakRSS < TargetPeakRSSMiB<<20))
 	fmt.Fprintf(w, "  (this process also runs the test servers: the SMTP sink received %.1f MB of notices and keeps only the holders' ones; %.1f MB of mail in the IMAP server; Go heap in use at the end %.1f MB)\n",
 		mib(r.SinkBytes), mib(r.MailboxBytes), mib(r.GoHeapInUse))
+}
+
+// transactionCost is the time of one message's rows in the insert stage
+// and of one raw insert, when the run measured both (PostgreSQL).
+func (r Report) transactionCost() (tx, raw time.Duration, ok bool) {
+	var txStage, rawStage *Stage
+	for i := range r.Stages {
+		switch r.Stages[i].Name {
+		case "PostgreSQL inserts":
+			txStage = &r.Stages[i]
+		case "PostgreSQL raw":
+			rawStage = &r.Stages[i]
+		}
+	}
+	if txStage == nil || rawStage == nil || txStage.Count == 0 || rawStage.Count == 0 {
+		return 0, 0, false
+	}
+	return txStage.Elapsed / time.Duration(txStage.Count), rawStage.Elapsed / time.Duration(rawStage.Count), true
 }
 
 func met(ok bool) string {

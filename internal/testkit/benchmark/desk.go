@@ -46,7 +46,7 @@ const benchAuthservID = "mx.madoguchi.example"
 // deskConfig is the desk's configuration for the run: the keys of
 // config.example.yaml, IMAP and SMTP on the loopback servers, limits
 // raised so that no sender cap holds anything back.
-func deskConfig(imapAddr, smtpAddr, dbPath string) string {
+func deskConfig(imapAddr, smtpAddr, database string) string {
 	return fmt.Sprintf(`desk:
   address: %s
   name: ID登録窓口 (bench)
@@ -61,9 +61,7 @@ imap:
 smtp:
   address: "%s"
   tls: none
-database:
-  path: %s
-operators: [%s]
+%soperators: [%s]
 http:
   address: "127.0.0.1:0"
 operator_auth:
@@ -73,7 +71,7 @@ limits:
   hashes_per_sender_per_hour: 100000
   unauthenticated_hashes_per_hour: 100000
   code_requests_per_sender_per_hour: 100000
-`, deskAddr, imapAddr, deskUser, deskPassword, smtpAddr, dbPath, operatorAddr, benchAuthservID)
+`, deskAddr, imapAddr, deskUser, deskPassword, smtpAddr, database, operatorAddr, benchAuthservID)
 }
 
 // deskResult is what the run of the real desk measured.
@@ -92,7 +90,7 @@ type deskResult struct {
 // runDesk runs the whole desk (app.New, app.Run with IDLE) against the
 // loopback servers with the backlog already in the mailbox, and measures
 // the access-code replies that land while it works through it.
-func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.Writer) (*deskResult, error) {
+func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget, progress io.Writer) (*deskResult, error) {
 	imapSrv, err := loopback.StartIMAP(loopback.IMAPOptions{Users: map[string]string{deskUser: deskPassword}})
 	if err != nil {
 		return nil, fmt.Errorf("start IMAP server: %w", err)
@@ -108,7 +106,11 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, progress io.W
 		return nil, fmt.Errorf("start SMTP sink: %w", err)
 	}
 	defer sink.Close()
-	cfg, err := config.Parse([]byte(deskConfig(imapSrv.Addr, sink.Addr, filepath.Join(dir, "desk.db"))), os.Getenv)
+	database := fmt.Sprintf("database:\n  path: %s\n", filepath.Join(dir, "desk.db"))
+	if pg != nil {
+		database = pg.databaseYAML()
+	}
+	cfg, err := config.Parse([]byte(deskConfig(imapSrv.Addr, sink.Addr, database)), os.Getenv)
 	if err != nil {
 		return nil, err
 	}

@@ -116,8 +116,16 @@ func stageParse(ctx context.Context, m *mix) (Stage, error) {
 // seen_messages row and one outbox row with a notice of the blank-forms
 // size) into a fresh database, one transaction per message as the desk
 // commits, with the desk's default synchronous=full.
-func stageInsert(ctx context.Context, m *mix, dir string) (Stage, error) {
-	st, err := store.Open(ctx, filepath.Join(dir, "inserts.db"), store.Options{})
+func stageInsert(ctx context.Context, m *mix, dir string, pg *pgTarget) (Stage, error) {
+	name, how := "SQLite inserts", "seen_messages + outbox row, one transaction per message, synchronous=full"
+	var st *store.Store
+	var err error
+	if pg != nil {
+		name, how = "PostgreSQL inserts", "seen_messages + outbox row, one transaction per message, the server's durability settings"
+		st, err = pg.openStore(ctx, "bench_inserts")
+	} else {
+		st, err = store.Open(ctx, filepath.Join(dir, "inserts.db"), store.Options{})
+	}
 	if err != nil {
 		return Stage{}, fmt.Errorf("insert stage: %w", err)
 	}
@@ -144,7 +152,7 @@ func stageInsert(ctx context.Context, m *mix, dir string) (Stage, error) {
 			return Stage{}, fmt.Errorf("insert stage: message %d: %w", i, err)
 		}
 	}
-	return newStage("SQLite inserts", "seen_messages + outbox row, one transaction per message, synchronous=full", "msg", len(m.msgs), time.Since(start)), nil
+	return newStage(name, how, "msg", len(m.msgs), time.Since(start)), nil
 }
 
 // stageSMTP sends n notices of the blank-forms size to a separate sink
