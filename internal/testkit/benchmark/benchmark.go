@@ -75,7 +75,7 @@ type Report struct {
 	PasswordShare float64 // share of the desk's messages that hash a password (replies included)
 	MailboxBytes  int64
 	CPUs          int
-	Database      string // the engine the desk ran on
+	Database      string        // the engine the desk ran on
 	AppendTime    time.Duration // filling the desk's INBOX, not timed
 
 	Stages     []Stage
