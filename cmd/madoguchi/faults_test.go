@@ -394,12 +394,72 @@ func (r faultRun) run(t *testing.T) {
 	}
 	workDone := time.Since(began)
 
+	st, err := store.Open(context.Background(), dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := faultOutcome{messages: r.messages, subs: subs, reject: reject, box: r.box, queryInt: queryInt, db: db, st: st,
+		sink: sink, killTimes: killTimes}.check(t)
+	extraCopies, failed, passwords, sent, answers, repeats, repeatIDs := out.extraCopies, out.failed, out.passwords, out.sent, out.answers, out.repeats, out.repeatIDs
+
+	midFetch, midIdle := proxy.Drops()
+	tempFailMu.Lock()
+	tempFail := tempFailTo.Sub(tempFailFrom)
+	tempFailMu.Unlock()
+	retried := queryInt(`SELECT count(*) FROM outbox WHERE attempts > 1`)
+	if extraCopies != 0 {
+		t.Errorf("%d extra masked copies filed after %d kills and %d cuts; a copy appended before a cut is found, not appended again", extraCopies, len(killTimes), midFetch+midIdle)
+	}
+	if midFetch == 0 || midIdle == 0 {
+		t.Errorf("connection cuts: %d mid-FETCH (of %d armed), %d mid-IDLE: want both", midFetch, armed, midIdle)
+	}
+	t.Logf("%d messages (%d with a password), %d kills, connections cut %d× mid-FETCH and %d× mid-IDLE, SMTP 4xx for %s (%d notices needed more than one attempt)",
+		r.messages, passwords, len(killTimes), midFetch, midIdle, tempFail.Round(100*time.Millisecond), retried)
+	t.Logf("%d connections cut between STORE \\Deleted and EXPUNGE", proxy.DeleteDrops())
+	t.Logf("%d notices sent, %d failed on 550 (listed in the operators' digest), %d answers in reply to messages",
+		len(sent), failed, answers)
+	t.Logf("%d repeated notices, each after a kill inside an SMTP transaction after DATA (same Message-ID): %v", repeats, repeatIDs)
+	t.Logf("%d extra masked copies filed; %d copies appended before a kill or cut were found and not appended again; run took %s",
+		extraCopies, strings.Count(d.allLogs.String(), "filed before a cut"), workDone.Round(time.Second))
+}
+
+// faultOutcome is what the end of a fault run reads: the submissions, the
+// mailbox, the desk's database (queryInt runs a count on it, whatever the
+// engine), its store, the sink and when the kills fell.
+type faultOutcome struct {
+	messages  int
+	subs      []submission
+	reject    map[string]int
+	box       faultMailbox
+	queryInt  func(q string, args ...any) int
+	db        *sql.DB // the desk's tables, for the queries that return rows
+	st        *store.Store
+	sink      *loopback.SMTPSink
+	killTimes []time.Time
+}
+
+// faultResult is what the checks counted, for the run's report.
+type faultResult struct {
+	extraCopies, failed, passwords, answers, repeats int
+	sent                                             map[string]store.OutboxEntry
+	repeatIDs                                        []string
+}
+
+// check makes the end checks of a fault run: every message filed and
+// recorded exactly once, nothing half-done, the sink holding exactly the
+// notices marked sent, a repeat only after a kill and with the same
+// Message-ID, no sender answered twice under two Message-IDs, and the
+// failed notices in the operators' digest.
+func (c faultOutcome) check(t *testing.T) faultResult {
+	t.Helper()
+	queryInt, db, subs, reject, sink, st, killTimes := c.queryInt, c.db, c.subs, c.reject, c.sink, c.st, c.killTimes
 	// Nothing left in the inbox; every message filed exactly once.
-	if n := r.box.count(t, "INBOX"); n != 0 {
+	if n := c.box.count(t, "INBOX"); n != 0 {
 		t.Errorf("%d messages left in INBOX", n)
 	}
-	filed := r.box.ids(t, "Processed")
-	for id, n := range r.box.ids(t, "Quarantine") {
+	filed := c.box.ids(t, "Processed")
+	for id, n := range c.box.ids(t, "Quarantine") {
 		filed[id] += n
 	}
 	extraCopies := 0
@@ -415,11 +475,11 @@ func (r faultRun) run(t *testing.T) {
 	}
 
 	// One record per message, none half-done.
-	if n := queryInt(`SELECT count(*) FROM seen_messages`); n != r.messages {
-		t.Errorf("%d seen_messages rows for %d messages", n, r.messages)
+	if n := queryInt(`SELECT count(*) FROM seen_messages`); n != c.messages {
+		t.Errorf("%d seen_messages rows for %d messages", n, c.messages)
 	}
-	if n := queryInt(`SELECT count(DISTINCT message_id) FROM seen_messages WHERE outcome <> 'duplicate'`); n != r.messages {
-		t.Errorf("%d distinct messages recorded (not as duplicates) for %d submitted", n, r.messages)
+	if n := queryInt(`SELECT count(DISTINCT message_id) FROM seen_messages WHERE outcome <> 'duplicate'`); n != c.messages {
+		t.Errorf("%d distinct messages recorded (not as duplicates) for %d submitted", n, c.messages)
 	}
 	if n := queryInt(`SELECT count(*) FROM seen_messages WHERE replacement IS NOT NULL AND replacement_filed = 0`); n != 0 {
 		t.Errorf("%d masked copies recorded but never marked filed", n)
@@ -473,11 +533,6 @@ func (r faultRun) run(t *testing.T) {
 	rows.Close()
 
 	// The sink holds exactly the notices the database says were sent.
-	st, err := store.Open(context.Background(), dbPath, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	outbox, err := st.Outbox(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -496,14 +551,13 @@ func (r faultRun) run(t *testing.T) {
 		}
 		if reject[e.Recipient] != 0 && e.State != store.OutboxFailed {
 			// Only notices with operators in Cc can reach someone else.
-			var cc string
-			db.QueryRow(`SELECT cc_addrs FROM outbox WHERE id = ?`, e.ID).Scan(&cc)
-			if cc == "[]" {
+			if queryInt(fmt.Sprintf(`SELECT count(*) FROM outbox WHERE id = %d AND cc_addrs = '[]'`, e.ID)) == 1 {
 				t.Errorf("notice %d to refused %s is %s, not failed", e.ID, e.Recipient, e.State)
 			}
 		}
 	}
 	arrivals := map[string][]time.Time{}
+	answeredAs := map[string]map[string]bool{} // recipient and the mail answered -> Message-IDs
 	for _, m := range sink.Messages() {
 		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
 		if err != nil {
@@ -511,6 +565,18 @@ func (r faultRun) run(t *testing.T) {
 		}
 		id := strings.Trim(msg.Header.Get("Message-ID"), "<>")
 		arrivals[id] = append(arrivals[id], m.At)
+		answer := strings.ToLower(msg.Header.Get("To")) + " | " + msg.Header.Get("In-Reply-To")
+		if answeredAs[answer] == nil {
+			answeredAs[answer] = map[string]bool{}
+		}
+		answeredAs[answer][id] = true
+	}
+	// A repeat keeps its Message-ID: no one gets the same answer twice
+	// under two.
+	for answer, ids := range answeredAs {
+		if len(ids) > 1 {
+			t.Errorf("%s was answered under %d Message-IDs: %v", answer, len(ids), ids)
+		}
 	}
 	for id := range arrivals {
 		if _, ok := sent[id]; !ok {
@@ -572,25 +638,7 @@ func (r faultRun) run(t *testing.T) {
 		t.Errorf("no notice failed: the 550 recipients were not exercised")
 	}
 
-	midFetch, midIdle := proxy.Drops()
-	tempFailMu.Lock()
-	tempFail := tempFailTo.Sub(tempFailFrom)
-	tempFailMu.Unlock()
-	retried := queryInt(`SELECT count(*) FROM outbox WHERE attempts > 1`)
-	if extraCopies != 0 {
-		t.Errorf("%d extra masked copies filed after %d kills and %d cuts; a copy appended before a cut is found, not appended again", extraCopies, len(killTimes), midFetch+midIdle)
-	}
-	if midFetch == 0 || midIdle == 0 {
-		t.Errorf("connection cuts: %d mid-FETCH (of %d armed), %d mid-IDLE: want both", midFetch, armed, midIdle)
-	}
-	t.Logf("%d messages (%d with a password), %d kills, connections cut %d× mid-FETCH and %d× mid-IDLE, SMTP 4xx for %s (%d notices needed more than one attempt)",
-		r.messages, passwords, len(killTimes), midFetch, midIdle, tempFail.Round(100*time.Millisecond), retried)
-	t.Logf("%d connections cut between STORE \\Deleted and EXPUNGE", proxy.DeleteDrops())
-	t.Logf("%d notices sent, %d failed on 550 (listed in the operators' digest), %d answers in reply to messages",
-		len(sent), failed, answers)
-	t.Logf("%d repeated notices, each after a kill inside an SMTP transaction after DATA (same Message-ID): %v", repeats, repeatIDs)
-	t.Logf("%d extra masked copies filed; %d copies appended before a kill or cut were found and not appended again; run took %s",
-		extraCopies, strings.Count(d.allLogs.String(), "filed before a cut"), workDone.Round(time.Second))
+	return faultResult{extraCopies: extraCopies, failed: failed, passwords: passwords, answers: answers, repeats: repeats, sent: sent, repeatIDs: repeatIDs}
 }
 
 func tail(s string, lines int) string {
