@@ -71,13 +71,14 @@ func runDaemon(ctx context.Context, path string, logOut io.Writer) error {
 	}
 	applyRuntime(cfg)
 	log := newLogger(cfg, logOut)
-	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: log})
+	// The daemon is the one process that goes by cluster.instance.
+	g, err := app.NewGroup(ctx, cfg, app.Options{Logger: log, Instance: cfg.Cluster.InstanceName()})
 	if err != nil {
 		return err
 	}
 	defer g.Close()
 	for _, dc := range cfg.AllDesks() {
-		log.Info("desk running", "desk", dc.Name, "service", dc.Service, "address", dc.Desk.Address, "imap", dc.IMAP.Address, "smtp", dc.SMTP.Address)
+		log.Info("desk running", "desk", dc.Name, "instance", g.Instance(), "service", dc.Service, "address", dc.Desk.Address, "imap", dc.IMAP.Address, "smtp", dc.SMTP.Address)
 	}
 	return runService(ctx, g, log)
 }
@@ -106,7 +107,9 @@ func runDemo(ctx context.Context, opts demo.Options, stdout io.Writer) error {
 }
 
 func exportForwarding(ctx context.Context, path string, stdout, logOut io.Writer) error {
-	cfg, err := config.Load(path)
+	// Without the mail passwords: the mail host runs it from cron against
+	// the shared database (README, "Several instances").
+	cfg, err := loadOpsConfig(path, false)
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,9 @@ operators' commands (-config FILE; -desk NAME for one desk, default every desk;
   quarantine requeue UID     move one back to the mailbox for the desk to handle afresh
   backup FILE [-desk NAME]   consistent copy of a desk's database while it runs, and
                              its seal key as FILE.key
+  migrate-db --to postgres://... --key-file FILE [-desk NAME]
+                             copy each desk's SQLite database into its schema of an
+                             empty PostgreSQL database, with its seal key
 `
 
 // runCommand is main without the process: it returns the exit status.
@@ -153,6 +156,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return runOps(ctx, cmd, rest, stdout, stderr)
 	case "backup":
 		return runBackup(ctx, rest, stdout, stderr)
+	case "migrate-db":
+		return runMigrateDB(ctx, rest, stdout, stderr)
 	case "policy":
 		err = printPolicy(stdout)
 	case "version":

@@ -263,6 +263,35 @@ type requestJSON struct {
 	UpdatedAt  time.Time  `json:"updated_at"`
 	ClosedAt   *time.Time `json:"closed_at"`
 	AgeSeconds int64      `json:"age_seconds"`
+	// DeskHolder is the instance holding the desk's lease (reading its
+	// mail), "" when none does; DeskHeldUntil is when that lease expires
+	// unless renewed.
+	DeskHolder    string     `json:"desk_holder"`
+	DeskHeldUntil *time.Time `json:"desk_held_until"`
+}
+
+// deskHolder reads which instance holds the desk's lease: "" with a zero
+// time when none holds it (no madoguchi run serves the desk, or its
+// holder stopped renewing).
+func deskHolder(ctx context.Context, d deskDB) (string, time.Time, error) {
+	leases, err := d.st.Leases(ctx)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("desk %s: leases: %w", d.cfg.Name, err)
+	}
+	for _, l := range leases {
+		if l.Desk == d.cfg.Name && !l.Expired {
+			return l.Holder, l.ExpiresAt, nil
+		}
+	}
+	return "", time.Time{}, nil
+}
+
+// holderLine is the line `madoguchi requests` prints about a desk's lease.
+func holderLine(d deskDB, holder string, until time.Time) string {
+	if holder == "" {
+		return fmt.Sprintf("desk %s: held by no instance (no madoguchi run reads its mail)", d.cfg.Name)
+	}
+	return fmt.Sprintf("desk %s: held by %s (lease until %s)", d.cfg.Name, holder, localTime(d, until))
 }
 
 func (op *operator) requests(ctx context.Context, desks []deskDB, filter store.RequestFilter) error {
@@ -272,15 +301,21 @@ func (op *operator) requests(ctx context.Context, desks []deskDB, filter store.R
 		if err != nil {
 			return fmt.Errorf("desk %s: %w", d.cfg.Name, err)
 		}
+		holder, until, err := deskHolder(ctx, d)
+		if err != nil {
+			return err
+		}
 		if op.json {
 			for _, r := range list {
 				out = append(out, requestJSON{Desk: d.cfg.Name, Reference: r.Reference, Kind: r.Kind, State: r.State,
 					StateText: desk.StateText(d.cfg.Desk.Language, r.State), Applicant: r.Applicant, DesiredID: r.DesiredID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-					ClosedAt: optionalTime(r.ClosedAt), AgeSeconds: int64(op.now().Sub(r.CreatedAt).Seconds())})
+					ClosedAt: optionalTime(r.ClosedAt), AgeSeconds: int64(op.now().Sub(r.CreatedAt).Seconds()),
+					DeskHolder: holder, DeskHeldUntil: optionalTime(until)})
 			}
 			continue
 		}
 		op.heading(d)
+		fmt.Fprintln(op.out, holderLine(d, holder, until))
 		if len(list) == 0 {
 			fmt.Fprintln(op.out, "no requests")
 			continue

@@ -132,8 +132,13 @@ func applied(t *testing.T) (*opsDesk, string) {
 func TestRequestsCommand(t *testing.T) {
 	d, ref := applied(t)
 
+	// The pass released the desk's lease: nobody holds it.
 	out := d.mustRun(t, "requests")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if lines[0] != "desk id: held by no instance (no madoguchi run reads its mail)" {
+		t.Errorf("holder line: %q", lines[0])
+	}
+	lines = lines[1:]
 	if len(lines) != 2 || !regexp.MustCompile(`^REFERENCE +KIND +STATE +APPLICANT +AGE +LAST CHANGE$`).MatchString(lines[0]) ||
 		!regexp.MustCompile(`^`+ref+` +new_id +awaiting_documents +alice@univ\.example +\d+s +\d{4}-\d\d-\d\d \d\d:\d\d$`).MatchString(lines[1]) {
 		t.Errorf("table:\n%s", out)
@@ -154,7 +159,19 @@ func TestRequestsCommand(t *testing.T) {
 		t.Errorf("JSON row: %v", rows[0])
 	}
 
-	if out := d.mustRun(t, "requests", "--state", "approved"); strings.TrimSpace(out) != "no requests" {
+	// An instance holds the desk: the line and the JSON name it.
+	if _, ok, err := d.store(t).AcquireLease(context.Background(), "id", "host-a:4242", time.Minute); err != nil || !ok {
+		t.Fatalf("take the lease: %v %v", ok, err)
+	}
+	if out := d.mustRun(t, "requests"); !regexp.MustCompile(`^desk id: held by host-a:4242 \(lease until \d{4}-\d\d-\d\d \d\d:\d\d\)\n`).MatchString(out) {
+		t.Errorf("holder line with a holder:\n%s", out)
+	}
+	rows = decodeJSON[[]map[string]any](t, d.mustRun(t, "requests", "--json"))
+	if rows[0]["desk_holder"] != "host-a:4242" || rows[0]["desk_held_until"] == nil {
+		t.Errorf("JSON holder: %v", rows[0])
+	}
+
+	if out := d.mustRun(t, "requests", "--state", "approved"); !strings.HasSuffix(out, "\nno requests\n") {
 		t.Errorf("approved requests: %q", out)
 	}
 	if out := d.mustRun(t, "requests", "--kind", "password_reset", "--json"); strings.TrimSpace(out) != "[]" {
@@ -456,7 +473,8 @@ func TestOpsCommandsGroupByDesk(t *testing.T) {
       username: second
 `)
 	out := d.mustRun(t, "requests")
-	if out != "== desk id ==\nno requests\n== desk second ==\nno requests\n" {
+	if out != "== desk id ==\ndesk id: held by no instance (no madoguchi run reads its mail)\nno requests\n"+
+		"== desk second ==\ndesk second: held by no instance (no madoguchi run reads its mail)\nno requests\n" {
 		t.Errorf("requests over two desks:\n%s", out)
 	}
 	if out := d.mustRun(t, "quarantine", "-desk", "second"); out != "no quarantined messages\n" {

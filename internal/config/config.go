@@ -54,6 +54,9 @@ type Config struct {
 	Log           Log           `yaml:"log"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	HTTP          HTTP          `yaml:"http"`
+	// Cluster is this process among the instances that share a
+	// PostgreSQL database; read from the top level (it is the process's).
+	Cluster Cluster `yaml:"cluster"`
 
 	// src is where this desk's keys are written, to place its problems.
 	src *source
@@ -133,6 +136,36 @@ const maxPostgresIdentifier = 63
 // madoguchi_ and the desk's name, one per desk as each SQLite desk has its
 // own file.
 func (c *Config) PostgresSchema() string { return postgresSchemaPrefix + c.Name }
+
+// Cluster names this instance and sets the desks' lease. With SQLite the
+// one process holds every lease; the keys matter when several instances
+// share a PostgreSQL database.
+type Cluster struct {
+	// Instance names this process among the instances; it must be unique
+	// among those running. Default: host name and process ID (InstanceName).
+	Instance string `yaml:"instance"`
+	// Lease is how long a desk stays with an instance that stops renewing
+	// before another takes it over (and how long a silent instance's
+	// claimed notices wait for another sender).
+	Lease time.Duration `yaml:"lease"`
+}
+
+// minClusterLease keeps the renewals (every third of the lease) well
+// apart from database round trips and pauses.
+const minClusterLease = 3 * time.Second
+
+// InstanceName is cluster.instance, or the host name and process ID
+// ("host-a:12345"), unique among the processes running.
+func (c Cluster) InstanceName() string {
+	if c.Instance != "" {
+		return c.Instance
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
 
 // OperatorAuth decides when a mail from an operator address may act.
 type OperatorAuth struct {
@@ -441,6 +474,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.AccessCodes.MaxTries, 3)
 	setDefault(&c.AccessCodes.Digits, 10)
 	setDefault(&c.ShutdownGrace, 20*time.Second)
+	setDefault(&c.Cluster.Lease, 15*time.Second)
 	setDefault(&c.HTTP.Health.IMAPDownAfter, 5*time.Minute)
 	setDefault(&c.HTTP.Health.NoticeAge, 15*time.Minute)
 }
@@ -613,6 +647,15 @@ func (c *Config) validate(getenv func(string) string, f *Findings) {
 		add("name", "%q must not contain slashes or spaces (it names the desk's files and `jobs run DESK/JOB`)", c.Name)
 	}
 	c.validateInquiries(add)
+	if c.src.written("cluster") {
+		add("cluster", "is the process's, not a desk's: set it at the top level only")
+	}
+	if c.Cluster.Lease < minClusterLease {
+		add("cluster.lease", "%s is too short (at least %s: it is renewed every third of it)", c.Cluster.Lease, minClusterLease)
+	}
+	if strings.TrimSpace(c.Cluster.Instance) != c.Cluster.Instance || strings.ContainsAny(c.Cluster.Instance, "\t\n") {
+		add("cluster.instance", "%q must not start or end with blanks or hold tabs or line breaks", c.Cluster.Instance)
+	}
 	schedules := map[string]string{"jobs.expire_codes": c.Jobs.ExpireCodes, "jobs.reminders": c.Jobs.Reminders,
 		"jobs.forwarding": c.Jobs.Forwarding, "jobs.digest": c.Jobs.Digest, "jobs.inquiry_reminders": c.Jobs.InquiryReminders}
 	if c.Service == "facility" {

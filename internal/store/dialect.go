@@ -86,6 +86,26 @@ func (d *dialect) rowLock() string {
 	return ""
 }
 
+// clockMillis is the database's own clock in milliseconds since the
+// epoch, as one row's column ms: the leases and heartbeats of instances on
+// several machines are timed by it, so their clocks need not agree.
+func (d *dialect) clockMillis() string {
+	if d.postgres {
+		return `(SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT) AS ms)`
+	}
+	return `(SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER) AS ms)`
+}
+
+// skipLocked is the clause that lets concurrent claimers pass over rows
+// another transaction has locked instead of waiting for them. SQLite has
+// one writer, which serialises the claimers anyway.
+func (d *dialect) skipLocked() string {
+	if d.postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
 // rowLockOf locks only the rows of the table alias in a join.
 func (d *dialect) rowLockOf(alias string) string {
 	if d.postgres {

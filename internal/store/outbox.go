@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -191,28 +193,57 @@ func (r storedNotice) notice(seal *sealer) (Notice, error) {
 	return n, nil
 }
 
-// Due is the one query that picks notices to send: senders sharing one
-// PostgreSQL outbox will claim rows here (FOR UPDATE SKIP LOCKED).
-//
-// Due lists pending notices whose next attempt is due, oldest first, with
-// sealed text opened. A sealed notice that cannot be opened (its key is
-// gone) is marked failed instead of being listed, so it is never sent
-// garbled. The state is written into the SQL, not bound: only a literal
-// lets SQLite use the partial index of pending rows instead of scanning
-// the whole outbox.
+// Due takes every due notice as ClaimDue does for a claimant of no name
+// whose claims, and every other's, have lapsed: for one process alone
+// (tests and tools), not for instances sharing the outbox.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, error) {
-	rows, err := s.query(ctx, `SELECT `+noticeColumns+` FROM outbox
-		WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY priority, next_attempt_at, id LIMIT ?`, unix(now), limit)
-	stored, err := scanAll(rows, err, scanNotice)
+	return s.ClaimDue(ctx, Claimant{}, now, limit)
+}
+
+// ClaimDue is the one query that picks notices to send. It claims for c
+// the pending notices whose next attempt is due, most urgent and oldest
+// first, that no other live instance has claimed: unclaimed ones, c's own,
+// and those of instances whose heartbeat is older than c.Window. Senders
+// sharing one PostgreSQL outbox thus never take the same row (FOR UPDATE
+// SKIP LOCKED passes over rows another claim is taking), and the claims of
+// an instance that died are taken once its heartbeat lapses. Sealed text
+// is opened. A sealed notice that cannot be opened (its key is gone) is
+// marked failed instead of being listed, so it is never sent garbled. The
+// state is written into the SQL, not bound: only a literal lets SQLite use
+// the partial index of pending rows instead of scanning the whole outbox.
+func (s *Store) ClaimDue(ctx context.Context, c Claimant, now time.Time, limit int) ([]Notice, error) {
+	rows, err := s.query(ctx, `UPDATE outbox SET claimed_by = ? WHERE id IN (
+			SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
+			AND (claimed_by = '' OR claimed_by = ? OR claimed_by NOT IN (
+				SELECT name FROM instances, `+s.dialect.clockMillis()+` AS clock WHERE seen_at > clock.ms - ?))
+			ORDER BY priority, next_attempt_at, id LIMIT ?`+s.dialect.skipLocked()+`)
+		RETURNING `+noticeColumns+`, priority, next_attempt_at`,
+		c.Instance, unix(now), c.Instance, c.Window.Milliseconds(), limit)
+	type claimed struct {
+		storedNotice
+		priority, next int64
+	}
+	stored, err := scanAll(rows, err, func(row rowScanner) (claimed, error) {
+		var r claimed
+		var date int64
+		err := row.Scan(&r.ID, &r.MessageID, &date, &r.From, &r.to, &r.cc, &r.Subject, &r.Body, &r.InReplyTo, &r.refs,
+			&r.Charset, &r.attachments, &r.Attempts, &r.sensitive, &r.priority, &r.next)
+		r.Date = time.Unix(date, 0).UTC()
+		return r, err
+	})
 	if err != nil {
 		return nil, err
 	}
+	// RETURNING keeps no order.
+	slices.SortFunc(stored, func(a, b claimed) int {
+		return cmp.Or(cmp.Compare(a.priority, b.priority), cmp.Compare(a.next, b.next), cmp.Compare(a.ID, b.ID))
+	})
 	due := make([]Notice, 0, len(stored))
 	var unreadable []storedNotice
 	for _, r := range stored {
 		n, err := r.notice(s.seal)
 		if errors.Is(err, errSealBroken) {
-			unreadable = append(unreadable, r)
+			unreadable = append(unreadable, r.storedNotice)
 			continue
 		}
 		if err != nil {
@@ -235,7 +266,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, er
 func (t *Tx) failUnreadable(rows []storedNotice) error {
 	for _, r := range rows {
 		if _, err := t.exec(`UPDATE outbox SET state = ?, next_attempt_at = NULL, last_error = ?,
-			body = ?, attachments = '[]' WHERE id = ? AND state = ?`,
+			body = ?, attachments = '[]', claimed_by = '' WHERE id = ? AND state = ?`,
 			OutboxFailed, errSealBroken.Error(), scrubbedBody, r.ID, OutboxPending); err != nil {
 			return fmt.Errorf("mark unreadable notice %d failed: %w", r.ID, err)
 		}
@@ -301,7 +332,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // MarkSent records a delivered notice.
 func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	return s.markDone(ctx, `UPDATE outbox SET state = ?, sent_at = ?, attempts = attempts + 1, next_attempt_at = NULL,
+	return s.markDone(ctx, `UPDATE outbox SET state = ?, sent_at = ?, attempts = attempts + 1, next_attempt_at = NULL, claimed_by = '',
 		body = CASE WHEN sensitive = 1 THEN ? ELSE body END,
 		attachments = CASE WHEN sensitive = 1 THEN '[]' ELSE attachments END
 		WHERE id = ? RETURNING sensitive`, OutboxSent, unix(at), scrubbedBody, id)
@@ -309,14 +340,14 @@ func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 
 // MarkRetry records a temporary failure and when to try again.
 func (s *Store) MarkRetry(ctx context.Context, id int64, next time.Time, reason string) error {
-	_, err := s.exec(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+	_, err := s.exec(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = ''
 		WHERE id = ? AND state = ?`, unix(next), reason, id, OutboxPending)
 	return err
 }
 
 // MarkFailed records a permanent failure; operators see it.
 func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
-	return s.markDone(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = NULL, last_error = ?,
+	return s.markDone(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = NULL, last_error = ?, claimed_by = '',
 		body = CASE WHEN sensitive = 1 THEN ? ELSE body END,
 		attachments = CASE WHEN sensitive = 1 THEN '[]' ELSE attachments END
 		WHERE id = ? RETURNING sensitive`, OutboxFailed, reason, scrubbedBody, id)

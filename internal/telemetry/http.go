@@ -14,7 +14,8 @@ import (
 )
 
 // Handler serves /metrics (Prometheus text format) and /healthz (200 "ok",
-// or 503 with one line per problem).
+// or 503 with one line per problem; then, when instances share the
+// desks, a line per desk naming the instance that holds it).
 func (t *Telemetry) Handler(log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -31,12 +32,12 @@ func (t *Telemetry) Handler(log *slog.Logger) http.Handler {
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		lines := []string{"ok"}
 		if problems := t.Check(ctx); len(problems) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, strings.Join(problems, "\n"))
-			return
+			lines = problems
 		}
-		fmt.Fprintln(w, "ok")
+		fmt.Fprintln(w, strings.Join(append(lines, t.Leases()...), "\n"))
 	})
 	return mux
 }

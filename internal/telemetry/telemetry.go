@@ -96,6 +96,9 @@ type Desk struct {
 
 	// Unix nanoseconds of the latest sign of each part.
 	lastIMAP, lastIntake, lastSender atomic.Int64
+	// lease is who reads the desk's mailbox; nil until a lease manager
+	// reports (a desk run alone reads it itself).
+	lease atomic.Pointer[Lease]
 
 	// Resolved once: a hook only increments.
 	messages   map[string]prometheus.Counter
@@ -148,6 +151,34 @@ func count(m map[string]prometheus.Counter, v *prometheus.CounterVec, desk, valu
 }
 
 func (d *Desk) stamp(v *atomic.Int64) { v.Store(d.now().UnixNano()) }
+
+// Lease is the desk's lease as this instance last saw it.
+type Lease struct {
+	// Holder is the instance that holds it ("" when none does).
+	Holder string
+	// Until is when it expires unless renewed (the database's clock).
+	Until time.Time
+	// Mine: this instance holds it, so its intake and jobs run here.
+	Mine bool
+}
+
+// SetLease reports the desk's lease. Intake is judged (health, stalls)
+// only while this instance holds it, and from the moment it took it.
+func (d *Desk) SetLease(l Lease) {
+	prev := d.lease.Swap(&l)
+	if l.Mine && (prev == nil || !prev.Mine) {
+		now := d.now().UnixNano()
+		d.lastIMAP.Store(now)
+		d.lastIntake.Store(now)
+	}
+}
+
+// readsMailbox reports whether intake runs here: it holds the lease, or
+// no lease manager runs (a desk alone).
+func (d *Desk) readsMailbox() bool {
+	l := d.lease.Load()
+	return l == nil || l.Mine
+}
 
 // Message counts a message the desk handled, after its transaction
 // committed; refused names the limit that refused it, if any.
@@ -229,7 +260,7 @@ func (d *Desk) since(v *atomic.Int64) time.Duration {
 func (t *Telemetry) Check(ctx context.Context) []string {
 	var problems []string
 	for _, d := range t.deskList() {
-		if age := d.since(&d.lastIMAP); age > t.health.IMAPDownAfter {
+		if age := d.since(&d.lastIMAP); d.readsMailbox() && age > t.health.IMAPDownAfter {
 			problems = append(problems, fmt.Sprintf("desk %s: no answer from IMAP for %s", d.name, age.Round(time.Second)))
 		}
 		if d.outbox == nil {
@@ -256,7 +287,7 @@ func (t *Telemetry) Check(ctx context.Context) []string {
 func (t *Telemetry) Stalled() []string {
 	var stalled []string
 	for _, d := range t.deskList() {
-		if age := d.since(&d.lastIntake); age > d.stallAfter {
+		if age := d.since(&d.lastIntake); d.readsMailbox() && age > d.stallAfter {
 			stalled = append(stalled, fmt.Sprintf("desk %s: intake silent for %s", d.name, age.Round(time.Second)))
 		}
 		if age := d.since(&d.lastSender); age > d.stallAfter {
@@ -264,6 +295,25 @@ func (t *Telemetry) Stalled() []string {
 		}
 	}
 	return stalled
+}
+
+// Leases describes, one line per desk, which instance holds it, for
+// /healthz; none when no lease manager reports (a desk alone).
+func (t *Telemetry) Leases() []string {
+	var lines []string
+	for _, d := range t.deskList() {
+		l := d.lease.Load()
+		switch {
+		case l == nil:
+		case l.Holder == "":
+			lines = append(lines, fmt.Sprintf("desk %s: held by no instance", d.name))
+		case l.Mine:
+			lines = append(lines, fmt.Sprintf("desk %s: held by %s (this instance) until %s", d.name, l.Holder, l.Until.UTC().Format(time.RFC3339)))
+		default:
+			lines = append(lines, fmt.Sprintf("desk %s: held by %s until %s", d.name, l.Holder, l.Until.UTC().Format(time.RFC3339)))
+		}
+	}
+	return lines
 }
 
 func (t *Telemetry) deskList() []*Desk {
@@ -283,6 +333,8 @@ var (
 		"How long the oldest pending notice has been due (0: none is).", []string{"desk"}, nil)
 	imapAgeDesc = prometheus.NewDesc("madoguchi_imap_last_event_age_seconds",
 		"Time since the IMAP server last answered (a pass completed or a message was read).", []string{"desk"}, nil)
+	leaseHeldDesc = prometheus.NewDesc("madoguchi_desk_lease_held",
+		"1 when this instance holds the desk's lease (reads its mailbox, runs its jobs), else 0.", []string{"desk"}, nil)
 )
 
 // scrapeTimeout bounds the outbox queries of one scrape.
@@ -292,6 +344,7 @@ func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- noticesDesc
 	ch <- oldestDueDesc
 	ch <- imapAgeDesc
+	ch <- leaseHeldDesc
 }
 
 func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -299,6 +352,11 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	for _, d := range c.t.deskList() {
 		ch <- prometheus.MustNewConstMetric(imapAgeDesc, prometheus.GaugeValue, d.since(&d.lastIMAP).Seconds(), d.name)
+		held := 0.0
+		if d.readsMailbox() {
+			held = 1
+		}
+		ch <- prometheus.MustNewConstMetric(leaseHeldDesc, prometheus.GaugeValue, held, d.name)
 		if d.outbox == nil {
 			continue
 		}

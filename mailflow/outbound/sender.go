@@ -56,6 +56,11 @@ type Options struct {
 	// on (0: none came, the connection failed or timed out): for metrics,
 	// so it must only count.
 	Replied func(code int)
+	// MaySend, when set, is asked before each notice: false ends the pass
+	// and leaves the notices taken but not sent in the outbox. Instances
+	// sharing an outbox use it to stop sending once their claims may have
+	// lapsed, so that they do not send what another is taking over.
+	MaySend func() bool
 }
 
 const (
@@ -218,6 +223,9 @@ func (s *Sender) DeliverDue(ctx context.Context) (sent, retried, failed int, err
 						mu.Lock()
 						firstErr = cmp.Or(firstErr, err)
 						mu.Unlock()
+						return
+					}
+					if s.opts.MaySend != nil && !s.opts.MaySend() {
 						return
 					}
 					st, err := c.deliver(ctx, n)

@@ -37,6 +37,11 @@ type Options struct {
 	// Telemetry, when set, gets the desk's metrics (NewGroup shares one
 	// between its desks); New makes one of its own otherwise.
 	Telemetry *telemetry.Telemetry
+	// Instance names this process among the instances sharing the
+	// database (its leases, heartbeat and claimed notices). The daemon
+	// passes cluster.instance (config.Cluster.InstanceName); the default
+	// is unique to the process (see defaultInstance).
+	Instance string
 }
 
 // App is one running desk.
@@ -51,6 +56,10 @@ type App struct {
 	// Scheduler runs the desk's jobs (run by Run, or by hand).
 	Scheduler *scheduler.Scheduler
 	tel       *telemetry.Desk
+	// claimant is how the sender claims due notices; fence stops it while
+	// this instance's heartbeat may have lapsed (set by a lease manager).
+	claimant store.Claimant
+	fence    *senderFence
 }
 
 // New opens the database and builds the desk. Close releases it.
@@ -85,7 +94,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			return nil, fmt.Errorf("facility.facility_list: %w", err)
 		}
 	}
-	a := &App{cfg: cfg, Store: st, log: log, now: now}
+	if opts.Instance == "" {
+		opts.Instance = defaultInstance()
+	}
+	a := &App{cfg: cfg, Store: st, log: log, now: now, claimant: claimantOf(opts.Instance, cfg.Cluster.Lease), fence: newSenderFence()}
 	if opts.Telemetry == nil {
 		opts.Telemetry = newTelemetry(cfg)
 	}
@@ -94,8 +106,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		Address: cfg.SMTP.Address, TLS: cfg.SMTP.TLS, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 		HeloName: cfg.SMTP.Helo, Timeout: cfg.SMTP.Timeout, Backoff: cfg.SMTP.Backoff, Logger: log.With("part", "sender"),
 		Now: now, TLSConfig: &tls.Config{InsecureSkipVerify: cfg.SMTP.InsecureSkipTLS}, //nolint:gosec // an explicit admin choice
-		Replied: a.tel.SMTPReply,
-	}, reportingQueue{Store: st, events: opts.Events, now: now, tel: a.tel})
+		Replied: a.tel.SMTPReply, MaySend: a.fence.open,
+	}, reportingQueue{Store: st, events: opts.Events, now: now, tel: a.tel, claimant: a.claimant, fence: a.fence})
 	a.Desk = desk.New(desk.Options{
 		Config: cfg, Store: st, Templates: tmpl, Now: now, Logger: log.With("part", "desk"),
 		Events: opts.Events, Hash: opts.Hash, Hasher: opts.Hasher, Enqueued: a.sender.Kick, Facilities: facilities,
@@ -185,8 +197,10 @@ func (a *App) DeliverOutbox(ctx context.Context) (Summary, error) {
 	return s, err
 }
 
-// Run runs intake and sender until ctx ends, then lets the work in hand
-// finish within the configured grace period.
+// Run runs intake, sender and scheduler until ctx ends, then lets the
+// work in hand finish within the configured grace period. It takes no
+// lease: it is one desk alone (benchmarks, tests); the daemon runs a
+// Group, whose lease manager decides where each desk's intake runs.
 func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -218,9 +232,11 @@ func (a *App) Run(ctx context.Context) error {
 // reportingQueue passes the outbox through and reports each sent notice.
 type reportingQueue struct {
 	*store.Store
-	events func(desk.Event)
-	now    func() time.Time
-	tel    *telemetry.Desk
+	events   func(desk.Event)
+	now      func() time.Time
+	tel      *telemetry.Desk
+	claimant store.Claimant
+	fence    *senderFence
 }
 
 func (q reportingQueue) MarkSent(ctx context.Context, id int64, at time.Time) error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/secret"
@@ -24,11 +25,20 @@ type Group struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	ln        net.Listener // see Listen
+	// instance names this process among the instances sharing the
+	// database (cluster.instance).
+	instance string
+	// abandon makes Run stop as a killed process would: no lease released,
+	// no claim freed (set by tests of takeover, see export_test.go).
+	abandon bool
 }
 
 // NewGroup opens every desk of cfg.
 func NewGroup(ctx context.Context, cfg *config.Config, opts Options) (*Group, error) {
-	g := &Group{cfg: cfg, log: opts.Logger}
+	if opts.Instance == "" {
+		opts.Instance = defaultInstance()
+	}
+	g := &Group{cfg: cfg, log: opts.Logger, instance: opts.Instance}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -64,11 +74,34 @@ func (g *Group) Close() error {
 	return errors.Join(errs...)
 }
 
-// Once runs one pass of every desk.
+// Instance is this process's name among the instances sharing the
+// database, as /healthz and the desks' leases show it.
+func (g *Group) Instance() string { return g.instance }
+
+// Once runs one pass of every desk. A desk's mailbox is read only under
+// its lease, held for the pass (so `madoguchi once` next to running
+// instances leaves a desk they hold alone); its due notices are sent
+// either way, claimed as every instance claims them.
 func (g *Group) Once(ctx context.Context) (Summary, error) {
 	var total Summary
+	defer func() {
+		if err := g.leave(context.WithoutCancel(ctx)); err != nil {
+			g.log.Warn("cluster: leaving failed; the others wait for this instance's heartbeat to lapse", "err", err)
+		}
+	}()
 	for _, a := range g.Apps {
-		s, err := a.Once(ctx)
+		release, holder, ok, err := g.onceLease(ctx, a)
+		if err != nil {
+			return total, fmt.Errorf("desk %s: %w", a.cfg.Name, err)
+		}
+		var s Summary
+		if ok {
+			s, err = a.Once(ctx)
+			release()
+		} else {
+			g.log.Info("desk held by another instance: its mailbox is left to it; sending due notices only", "desk", a.cfg.Name, "holder", holder)
+			s, err = a.DeliverOutbox(ctx)
+		}
 		total.Processed += s.Processed
 		total.Sent += s.Sent
 		total.Retrying += s.Retrying
@@ -81,24 +114,41 @@ func (g *Group) Once(ctx context.Context) (Summary, error) {
 }
 
 // Run runs every desk, and the HTTP listener when configured, until ctx
-// ends.
+// ends. Every desk's sender runs all along; a desk's intake and scheduler
+// run while this instance holds the desk's lease (see leaseManager). On
+// the way out the desks stop taking mail, their leases are released and
+// this instance leaves, so the others take over at once.
 func (g *Group) Run(ctx context.Context) error {
 	waitHTTP, err := g.serveHTTP(ctx)
 	if err != nil {
 		return err
 	}
+	m := g.newLeaseManager()
+	// Before anything runs: the desks that are free start at once.
+	m.round(ctx, false)
 	var wg sync.WaitGroup
-	errs := make([]error, len(g.Apps))
+	senderErrs := make([]error, len(g.Apps))
 	for i, a := range g.Apps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.Run(ctx); err != nil {
-				errs[i] = fmt.Errorf("desk %s: %w", a.cfg.Name, err)
+			if err := a.sender.Run(ctx); err != nil {
+				senderErrs[i] = fmt.Errorf("desk %s: sender: %w", a.cfg.Name, err)
 			}
 		}()
 	}
-	wg.Wait()
+	errs := []error{m.run(ctx)}
+	senders := make(chan struct{})
+	go func() { wg.Wait(); close(senders) }()
+	select {
+	case <-senders:
+		if !g.abandon {
+			errs = append(errs, g.leave(context.WithoutCancel(ctx)))
+		}
+		errs = append(errs, senderErrs...)
+	case <-time.After(g.cfg.ShutdownGrace):
+		errs = append(errs, fmt.Errorf("shutdown: a sender still running after %s", g.cfg.ShutdownGrace))
+	}
 	return errors.Join(append(errs, waitHTTP())...)
 }
 

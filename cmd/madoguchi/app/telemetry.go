@@ -55,9 +55,14 @@ func (o observedDesk) Process(ctx context.Context, d intake.Delivery) (intake.Di
 // The sender's reads of the outbox are its signs of life (see
 // telemetry.Stalled), and each mark counts a delivery's result.
 
+// Due claims the due notices for this instance, none while its fence is
+// closed.
 func (q reportingQueue) Due(ctx context.Context, now time.Time, limit int) ([]store.Notice, error) {
 	q.tel.SenderActive()
-	return q.Store.Due(ctx, now, limit)
+	if !q.fence.open() {
+		return nil, nil
+	}
+	return q.Store.ClaimDue(ctx, q.claimant, now, limit)
 }
 
 func (q reportingQueue) NextDue(ctx context.Context) (time.Time, bool, error) {

@@ -123,8 +123,12 @@ http: {address: "127.0.0.1:0", health: {imap_down_after: 3s, notice_age: 1m}}
 		metrics = scrape(t, base)
 	}
 
-	if code, body := get(t, base+"/healthz"); code != http.StatusOK || body != "ok\n" {
+	// The one instance holds the desk's lease and says so.
+	if code, body := get(t, base+"/healthz"); code != http.StatusOK || !strings.HasPrefix(body, "ok\ndesk id: held by "+g.Instance()+" (this instance) until ") {
 		t.Fatalf("/healthz with the desk working: %d %q", code, body)
+	}
+	if held := metrics[`madoguchi_desk_lease_held{desk="id"}`]; held != 1 {
+		t.Errorf("madoguchi_desk_lease_held = %v, want 1", held)
 	}
 	imapSrv.Close()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
