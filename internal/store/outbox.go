@@ -212,24 +212,28 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, er
 // state is written into the SQL, not bound: only a literal lets SQLite use
 // the partial index of pending rows instead of scanning the whole outbox.
 func (s *Store) ClaimDue(ctx context.Context, c Claimant, now time.Time, limit int) ([]Notice, error) {
-	rows, err := s.query(ctx, `UPDATE outbox SET claimed_by = ? WHERE id IN (
-			SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
-			AND (claimed_by = '' OR claimed_by = ? OR claimed_by NOT IN (
-				SELECT name FROM instances, `+s.dialect.clockMillis()+` AS clock WHERE seen_at > clock.ms - ?))
-			ORDER BY priority, next_attempt_at, id LIMIT ?`+s.dialect.skipLocked()+`)
-		RETURNING `+noticeColumns+`, priority, next_attempt_at`,
-		c.Instance, unix(now), c.Instance, c.Window.Milliseconds(), limit)
 	type claimed struct {
 		storedNotice
 		priority, next int64
 	}
-	stored, err := scanAll(rows, err, func(row rowScanner) (claimed, error) {
-		var r claimed
-		var date int64
-		err := row.Scan(&r.ID, &r.MessageID, &date, &r.From, &r.to, &r.cc, &r.Subject, &r.Body, &r.InReplyTo, &r.refs,
-			&r.Charset, &r.attachments, &r.Attempts, &r.sensitive, &r.priority, &r.next)
-		r.Date = time.Unix(date, 0).UTC()
-		return r, err
+	var stored []claimed
+	err := s.relaxed(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, s.dialect.sql(`UPDATE outbox SET claimed_by = ? WHERE id IN (
+			SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
+			AND (claimed_by = '' OR claimed_by = ? OR claimed_by NOT IN (
+				SELECT name FROM instances, `+s.dialect.clockMillis()+` AS clock WHERE seen_at > clock.ms - ?))
+			ORDER BY priority, next_attempt_at, id LIMIT ?`+s.dialect.skipLocked()+`)
+		RETURNING `+noticeColumns+`, priority, next_attempt_at`),
+			s.dialect.args([]any{c.Instance, unix(now), c.Instance, c.Window.Milliseconds(), limit})...)
+		stored, err = scanAll(rows, err, func(row rowScanner) (claimed, error) {
+			var r claimed
+			var date int64
+			err := row.Scan(&r.ID, &r.MessageID, &date, &r.From, &r.to, &r.cc, &r.Subject, &r.Body, &r.InReplyTo, &r.refs,
+				&r.Charset, &r.attachments, &r.Attempts, &r.sensitive, &r.priority, &r.next)
+			r.Date = time.Unix(date, 0).UTC()
+			return r, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -340,9 +344,11 @@ func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 
 // MarkRetry records a temporary failure and when to try again.
 func (s *Store) MarkRetry(ctx context.Context, id int64, next time.Time, reason string) error {
-	_, err := s.exec(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = ''
-		WHERE id = ? AND state = ?`, unix(next), reason, id, OutboxPending)
-	return err
+	return s.relaxed(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, s.dialect.sql(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, claimed_by = ''
+			WHERE id = ? AND state = ?`), s.dialect.args([]any{unix(next), reason, id, OutboxPending})...)
+		return err
+	})
 }
 
 // MarkFailed records a permanent failure; operators see it.
@@ -357,7 +363,9 @@ func (s *Store) MarkFailed(ctx context.Context, id int64, reason string) error {
 // was sensitive; the old page images then go with the next checkpoint.
 func (s *Store) markDone(ctx context.Context, update string, args ...any) error {
 	var sensitive bool
-	err := s.queryRow(ctx, update, args...).Scan(&sensitive)
+	err := s.relaxed(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, s.dialect.sql(update), s.dialect.args(args)...).Scan(&sensitive)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}

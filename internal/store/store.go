@@ -63,6 +63,9 @@ type Store struct {
 	// checkpoints is nil under PostgreSQL, which has no WAL file of ours
 	// to truncate.
 	checkpoints *walCheckpointer
+	// synchronous is SQLite's configured level (FULL, NORMAL), which
+	// relaxed writes return to.
+	synchronous string
 }
 
 // ErrNotFound is returned by lookups that find nothing.
@@ -106,8 +109,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	sync := strings.ToUpper(opts.Synchronous)
-	if sync == "" {
+	switch sync {
+	case "":
 		sync = "FULL"
+	case "FULL", "NORMAL", "EXTRA", "OFF":
+	default:
+		return nil, fmt.Errorf("open database %s: synchronous %q is not full or normal", path, opts.Synchronous)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -129,6 +136,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// over the lock inside this process.
 	db.SetMaxOpenConns(1)
 	s := newStore(db, &dialect{}, seal, log)
+	s.synchronous = sync
 	s.checkpoints = &walCheckpointer{run: s.CheckpointWAL, every: checkpointEvery, log: log}
 	if err := s.start(ctx); err != nil {
 		db.Close()

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A sent mark commits without waiting for the disk, and the connection
+// is back at the configured level for the desk's own commits, even when
+// the mark's context ended.
+func TestRelaxedWritesRestoreSynchronous(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"), Options{Synchronous: "full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var id int64
+	err = s.Tx(ctx, func(tx *Tx) error {
+		id, err = tx.Enqueue(Queued{Kind: "k", Notice: Notice{MessageID: "m1@x", Date: time.Now(), From: "d@x", To: []string{"a@x"}, Subject: "s", Body: "b"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := func() int {
+		t.Helper()
+		var v int
+		if err := s.queryRow(ctx, `PRAGMA synchronous`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var seen int
+	err = s.relaxed(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&seen)
+	})
+	if err != nil || seen != 1 {
+		t.Errorf("inside a relaxed write synchronous is %d (%v), want 1 (NORMAL)", seen, err)
+	}
+	if err := s.MarkRetry(ctx, id, time.Now(), "4xx"); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	err = s.relaxed(cancelled, func(q querier) error {
+		cancel()
+		return cancelled.Err()
+	})
+	if err == nil {
+		t.Error("the relaxed write's error was lost")
+	}
+	if err := s.MarkSent(ctx, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if v := level(); v != 2 {
+		t.Errorf("after relaxed writes synchronous is %d, want 2 (FULL)", v)
+	}
+	rows, err := s.Outbox(ctx, OutboxSent)
+	if err != nil || len(rows) != 1 || rows[0].Attempts != 2 {
+		t.Errorf("outbox after the marks: %+v %v", rows, err)
+	}
+}
