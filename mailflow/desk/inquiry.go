@@ -289,9 +289,13 @@ type keptAttachments struct {
 // forward passes the kept files on to the operators' copy.
 func (d *Desk) keepAttachments(in *inbound, req *store.Request, forward bool) (keptAttachments, error) {
 	var k keptAttachments
-	budget, err := d.documentBudget(in, req)
-	if err != nil {
-		return k, err
+	var budget int64
+	if len(in.msg.Attachments) > 0 {
+		// Two queries most questions, having no attachment, do without.
+		var err error
+		if budget, err = d.documentBudget(in, req); err != nil {
+			return k, err
+		}
 	}
 	for _, a := range in.msg.Attachments {
 		ok := acceptedDocumentTypes[a.SniffedType] && a.Size > 0
