@@ -54,10 +54,12 @@ func (t *Tx) SeenByUID(mailbox string, uidValidity, uid uint32) (*Seen, error) {
 // bytes, or the same Message-ID (a copy delivered twice differs in its
 // Received lines, not in its Message-ID).
 func (t *Tx) SeenByContent(sha256, messageID string) (*Seen, error) {
-	s, err := scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
-		WHERE content_sha256 = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, sha256))
-	if err == nil || messageID == "" || !errors.Is(err, ErrNotFound) {
-		return s, err
+	if sha256 != "" || messageID == "" {
+		s, err := scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
+			WHERE content_sha256 = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, sha256))
+		if err == nil || messageID == "" || !errors.Is(err, ErrNotFound) {
+			return s, err
+		}
 	}
 	return scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
 		WHERE message_id = ? AND message_id <> '' AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, messageID))
