@@ -69,6 +69,10 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 	connConfig.RuntimeParams["search_path"] = schema
 	db := stdlib.OpenDB(*connConfig)
 	db.SetMaxOpenConns(postgresMaxConns)
+	// database/sql keeps only two idle connections by default: the others
+	// were closed after each burst and opened again (TCP, SCRAM, every
+	// statement prepared anew) many times a second under load.
+	db.SetMaxIdleConns(postgresMaxConns)
 	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open PostgreSQL database: create schema %s: %w", schema, err)
