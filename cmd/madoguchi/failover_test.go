@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -21,7 +20,6 @@ import (
 	"github.com/madoguchi/madoguchi/cmd/madoguchi/app"
 	"github.com/madoguchi/madoguchi/internal/config"
 	"github.com/madoguchi/madoguchi/internal/testkit/demo"
-	"github.com/madoguchi/madoguchi/internal/testkit/loopback"
 	"github.com/madoguchi/madoguchi/internal/testkit/teststore"
 )
 
@@ -59,17 +57,7 @@ func TestFailoverDovecotPostgres(t *testing.T) {
 	bin := buildBinary(t)
 
 	subs := faultSubmissions("fov", n)
-	reject := map[string]int{}
-	for _, s := range subs {
-		if s.rejected {
-			reject[s.mail.From] = 550
-		}
-	}
-	sink, err := loopback.StartSMTP(loopback.SinkOptions{RejectRecipients: reject, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	sink, reject := faultSink(t, subs)
 
 	// One configuration for both instances but their names; the database
 	// is the test's own on the server (teststore drops it at the end).

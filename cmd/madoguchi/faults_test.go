@@ -198,6 +198,24 @@ func faultSubmissions(tag string, n int) []submission {
 	return out
 }
 
+// faultSink starts the SMTP sink of a fault run: it refuses the rejected
+// submissions' senders with 550. It is closed when the test ends.
+func faultSink(t *testing.T, subs []submission) (*loopback.SMTPSink, map[string]int) {
+	t.Helper()
+	reject := map[string]int{}
+	for _, s := range subs {
+		if s.rejected {
+			reject[s.mail.From] = 550
+		}
+	}
+	sink, err := loopback.StartSMTP(loopback.SinkOptions{RejectRecipients: reject, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	return sink, reject
+}
+
 // daemon is the `madoguchi run` process of the moment.
 type daemon struct {
 	t       *testing.T
@@ -253,17 +271,7 @@ func (r faultRun) run(t *testing.T) {
 	defer proxy.Close()
 
 	subs := faultSubmissions(r.tag, r.messages)
-	reject := map[string]int{}
-	for _, s := range subs {
-		if s.rejected {
-			reject[s.mail.From] = 550
-		}
-	}
-	sink, err := loopback.StartSMTP(loopback.SinkOptions{RejectRecipients: reject, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	sink, reject := faultSink(t, subs)
 
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "desk.db")

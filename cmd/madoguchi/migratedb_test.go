@@ -166,7 +166,7 @@ func TestMigrateDBMovesADesk(t *testing.T) {
 	for _, r := range rows {
 		refs = append(refs, r["reference"].(string))
 	}
-	if len(refs) != 2 || !slices.Contains(refs, ref) || !slices.Contains(refs, nextReference(t, ref)) {
+	if len(refs) != 2 || !slices.Contains(refs, ref) || !slices.Contains(refs, mustNextReference(t, ref)) {
 		t.Errorf("requests on PostgreSQL: %v; want %s and the next one", refs, ref)
 	}
 
@@ -325,14 +325,11 @@ func sinkHolds(d *opsDesk, text string) bool {
 	return false
 }
 
-// nextReference is the reference after ref (MDG-2026-000001 ->
-// MDG-2026-000002).
-func nextReference(t *testing.T, ref string) string {
+func mustNextReference(t *testing.T, ref string) string {
 	t.Helper()
-	i := strings.LastIndexByte(ref, '-')
-	var n int
-	if _, err := fmt.Sscanf(ref[i+1:], "%d", &n); err != nil {
-		t.Fatalf("reference %q: %v", ref, err)
+	next, err := samples.NextReference(ref)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return fmt.Sprintf("%s%0*d", ref[:i+1], len(ref)-i-1, n+1)
+	return next
 }

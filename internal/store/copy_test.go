@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/madoguchi/madoguchi/internal/testkit/samples"
 )
 
 // copySeed is what seedEveryTable wrote, for the checks after the copy.
@@ -135,7 +137,11 @@ func seedEveryTable(t *testing.T, st *Store) copySeed {
 	}
 	// The reference handed out above was never used by a request: the next
 	// one after the copy is the one after it.
-	seed.nextRefAfter = bumpReference(t, seed.nextRefAfter)
+	next, err := samples.NextReference(seed.nextRefAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed.nextRefAfter = next
 
 	tables, err := st.sqliteTableNames(ctx)
 	if err != nil {
@@ -154,18 +160,6 @@ func seedEveryTable(t *testing.T, st *Store) copySeed {
 		}
 	}
 	return seed
-}
-
-// bumpReference is the reference after ref (MDG-2026-000002 ->
-// MDG-2026-000003).
-func bumpReference(t *testing.T, ref string) string {
-	t.Helper()
-	i := strings.LastIndexByte(ref, '-')
-	var n int
-	if _, err := fmt.Sscanf(ref[i+1:], "%d", &n); err != nil {
-		t.Fatalf("reference %q: %v", ref, err)
-	}
-	return fmt.Sprintf("%s%0*d", ref[:i+1], len(ref)-i-1, n+1)
 }
 
 func (s *Store) sqliteTableNames(ctx context.Context) ([]string, error) {

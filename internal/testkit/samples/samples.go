@@ -204,3 +204,15 @@ func SenderAuthResults(authservID, addr string) string {
 	return fmt.Sprintf("Authentication-Results: %s; dkim=pass (2048-bit key; unprotected) header.d=%s header.i=@%s; spf=none smtp.mailfrom=%s",
 		authservID, domain, domain, addr)
 }
+
+// NextReference is the reference a desk gives after ref
+// (MDG-2026-000001 -> MDG-2026-000002), for tests that check numbering
+// goes on.
+func NextReference(ref string) (string, error) {
+	i := strings.LastIndexByte(ref, '-')
+	var n int
+	if _, err := fmt.Sscanf(ref[i+1:], "%d", &n); err != nil {
+		return "", fmt.Errorf("reference %q: %w", ref, err)
+	}
+	return fmt.Sprintf("%s%0*d", ref[:i+1], len(ref)-i-1, n+1), nil
+}
