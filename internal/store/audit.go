@@ -17,9 +17,8 @@ func (t *Tx) Audit(at time.Time, actor string, requestID int64, action, detail s
 	if requestID != 0 {
 		rid = requestID
 	}
-	_, err := t.exec(`INSERT INTO audit_log (at, actor, request_id, action, detail) VALUES (?,?,?,?,?)`,
+	return t.insertLater("audit_log", `INSERT INTO audit_log (at, actor, request_id, action, detail) VALUES`, `(?,?,?,?,?)`, "",
 		unix(at), actor, rid, action, detail)
-	return err
 }
 
 // AuditLog lists the audit entries of a request (0: all), oldest first.

@@ -291,8 +291,7 @@ func (t *Tx) CountContaining(s string) (int, error) {
 
 // RecordHashWork notes that a password was hashed for a sender.
 func (t *Tx) RecordHashWork(sender string, at time.Time) error {
-	_, err := t.exec(`INSERT INTO hash_work (sender, at) VALUES (?, ?)`, sender, unix(at))
-	return err
+	return t.insertLater("hash_work", `INSERT INTO hash_work (sender, at) VALUES`, `(?, ?)`, "", sender, unix(at))
 }
 
 // HashWorkSince returns when the hashes for a sender since a time were

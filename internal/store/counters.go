@@ -8,8 +8,8 @@ import (
 // CountEvent adds amount to a named counter of a subject (a sender, an
 // account, a request) at a time.
 func (t *Tx) CountEvent(counter, subject string, amount int64, at time.Time) error {
-	_, err := t.exec(`INSERT INTO limit_events (counter, subject, amount, at) VALUES (?, ?, ?, ?)`, counter, subject, amount, unix(at))
-	return err
+	return t.insertLater("limit_events", `INSERT INTO limit_events (counter, subject, amount, at) VALUES`, `(?, ?, ?, ?)`, "",
+		counter, subject, amount, unix(at))
 }
 
 // CountedSince sums a named counter of a subject since a time.

@@ -16,6 +16,10 @@ import (
 // desks (and instances) share the server's max_connections.
 const postgresMaxConns = 4
 
+// postgresRelaxedConns bounds the connections of the relaxed writes (the
+// sender's claims and sent marks), beside postgresMaxConns.
+const postgresRelaxedConns = 2
+
 // postgresVersionQuery reads the applied migration number; PostgreSQL has
 // no PRAGMA user_version, so a one-row table in the desk's schema keeps it.
 const postgresVersionQuery = `SELECT COALESCE(MAX(version), 0) FROM schema_version`
@@ -78,7 +82,16 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("open PostgreSQL database: create schema %s: %w", schema, err)
 	}
 	s := newStore(db, &dialect{postgres: true}, seal, log)
+	// The relaxed writes' pool (see Store.relaxed): the setting travels in
+	// each connection's startup message, so a write costs one round trip
+	// and no wait for the server's WAL flush.
+	relaxedConfig := connConfig.Copy()
+	relaxedConfig.RuntimeParams["synchronous_commit"] = "off"
+	s.relaxedDB = stdlib.OpenDB(*relaxedConfig)
+	s.relaxedDB.SetMaxOpenConns(postgresRelaxedConns)
+	s.relaxedDB.SetMaxIdleConns(postgresRelaxedConns)
 	if err := s.start(ctx); err != nil {
+		s.relaxedDB.Close()
 		db.Close()
 		return nil, err
 	}

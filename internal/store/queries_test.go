@@ -102,9 +102,10 @@ func TestEveryQueryRuns(t *testing.T) {
 				"seen read back: %+v", got)
 			must(tx.MarkReplacementFiled("INBOX", 4000000000, 7))
 			must(tx.MarkReplacementFiledByHash("h7"))
-			got, err = tx.SeenByContent("nothing", "m7@hosp")
+			earlier, err := tx.EarlierRecords("INBOX", 1, 1, "nothing", "m7@hosp")
 			must(err)
-			check(got.ID == seenID && got.ReplacementFiled, "seen by Message-ID: %+v", got)
+			got = earlier.ByMessageID
+			check(got != nil && got.ID == seenID && got.ReplacementFiled, "seen by Message-ID: %+v", got)
 			n, err = tx.SeenFromSince("taro@hosp.example", now.Add(-time.Hour), "password reset")
 			must(err)
 			check(n == 1, "seen from the sender: %d", n)

@@ -17,10 +17,11 @@ type querier interface {
 
 // relaxed runs fn with its commit not waiting for the disk: SQLite's
 // synchronous=NORMAL (in WAL mode the commit reaches the WAL, fsync
-// waits for the next checkpoint). A process crash loses nothing; a power
-// loss may lose the last such commits. On PostgreSQL fn runs as it is
-// (autocommit, the server's durability). It is only for writes whose loss repeats work the
-// rules allow to repeat: a notice's sent mark (the notice goes again,
+// waits for the next checkpoint), PostgreSQL's synchronous_commit=off
+// (the commit is in the server's WAL buffers, written within
+// wal_writer_delay). A crash of the daemon loses nothing; a crash of the
+// database's machine may lose the last such commits. It is only for
+// writes whose loss repeats work the rules allow to repeat: a notice's sent mark (the notice goes again,
 // under its Message-ID, as after a crash between DATA and the mark) and
 // the sender's claims and retry times. With the desk's own commits at
 // synchronous=full, these were half the fsyncs of a backlog run.
@@ -30,10 +31,10 @@ type querier interface {
 // connection.
 func (s *Store) relaxed(ctx context.Context, fn func(q querier) error) error {
 	if s.dialect.postgres {
-		// One statement, one round trip: wrapping it in a transaction to
-		// turn synchronous_commit off cost three more, and the server's
-		// fsync does not hold up the desk's connection anyway.
-		return fn(s.db)
+		// Autocommit on connections that started with
+		// synchronous_commit off: one round trip a statement, where
+		// SET LOCAL in a transaction cost three more.
+		return fn(s.relaxedDB)
 	}
 	if s.synchronous == "NORMAL" || s.synchronous == "OFF" {
 		conn, err := s.db.Conn(ctx)

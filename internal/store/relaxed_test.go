@@ -62,3 +62,56 @@ func TestRelaxedWritesRestoreSynchronous(t *testing.T) {
 		t.Errorf("outbox after the marks: %+v %v", rows, err)
 	}
 }
+
+// On PostgreSQL the relaxed writes run on connections that started with
+// synchronous_commit off, in the desk's schema, and the desk's own
+// transactions keep the server's setting.
+func TestRelaxedWritesPostgres(t *testing.T) {
+	s := openPostgresTest(t)
+	ctx := context.Background()
+	var relaxedLevel, schema string
+	err := s.relaxed(ctx, func(q querier) error {
+		if err := q.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&relaxedLevel); err != nil {
+			return err
+		}
+		return q.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relaxedLevel != "off" {
+		t.Errorf("synchronous_commit in a relaxed write = %q, want off", relaxedLevel)
+	}
+	var deskLevel, deskSchema string
+	err = s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.queryRowOnce(`SHOW synchronous_commit`).Scan(&deskLevel); err != nil {
+			return err
+		}
+		return tx.queryRowOnce(`SELECT current_schema()`).Scan(&deskSchema)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deskLevel == "off" {
+		t.Error("the desk's own transactions run with synchronous_commit off")
+	}
+	if schema != deskSchema {
+		t.Errorf("relaxed writes run in schema %q, the desk's transactions in %q", schema, deskSchema)
+	}
+	// A sent mark through the relaxed pool is what the desk then reads.
+	var id int64
+	err = s.Tx(ctx, func(tx *Tx) error {
+		id, err = tx.Enqueue(Queued{Kind: "k", Notice: Notice{MessageID: "m1@x", Date: time.Now(), From: "d@x", To: []string{"a@x"}, Subject: "s", Body: "b"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSent(ctx, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := s.Outbox(ctx, OutboxSent)
+	if err != nil || len(sent) != 1 {
+		t.Fatalf("sent rows after the mark: %d (%v), want 1", len(sent), err)
+	}
+}

@@ -160,9 +160,8 @@ func (t *Tx) LinkThreadMessage(messageID string, requestID int64) error {
 	if messageID == "" {
 		return nil
 	}
-	_, err := t.exec(`INSERT INTO thread_messages (message_id, request_id) VALUES (?, ?)
-		ON CONFLICT(message_id) DO NOTHING`, messageID, requestID)
-	return err
+	return t.insertLater("thread_messages", `INSERT INTO thread_messages (message_id, request_id) VALUES`, `(?, ?)`,
+		`ON CONFLICT(message_id) DO NOTHING`, messageID, requestID)
 }
 
 // OpenRequestByDesiredID finds an open request that reserves an ID.

@@ -50,19 +50,60 @@ func (t *Tx) SeenByUID(mailbox string, uidValidity, uid uint32) (*Seen, error) {
 		WHERE mailbox = ? AND uid_validity = ? AND uid = ?`, mailbox, uidValidity, uid))
 }
 
-// SeenByContent finds an earlier record of the same message: the same
-// bytes, or the same Message-ID (a copy delivered twice differs in its
-// Received lines, not in its Message-ID).
-func (t *Tx) SeenByContent(sha256, messageID string) (*Seen, error) {
-	if sha256 != "" || messageID == "" {
-		s, err := scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
-			WHERE content_sha256 = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, sha256))
-		if err == nil || messageID == "" || !errors.Is(err, ErrNotFound) {
-			return s, err
+// Earlier is what the store already holds of a message about to be
+// handled: a record of it at its place in the mailbox, and a first
+// record of the same bytes or the same Message-ID elsewhere. Any of them
+// may be nil.
+type Earlier struct {
+	ByUID       *Seen
+	ByContent   *Seen
+	ByMessageID *Seen
+}
+
+// EarlierRecords looks up all three in one query, the one each message
+// costs before anything else (a round trip on PostgreSQL). messageID ""
+// looks for no Message-ID.
+func (t *Tx) EarlierRecords(mailbox string, uidValidity, uid uint32, sha256, messageID string) (Earlier, error) {
+	// SQLite allows no ORDER BY or LIMIT on the arms of a UNION itself,
+	// only in subqueries.
+	rows, err := t.query(`SELECT 1 AS arm, `+seenColumns+` FROM seen_messages
+		WHERE mailbox = ? AND uid_validity = ? AND uid = ?
+		UNION ALL SELECT * FROM (SELECT 2 AS arm, `+seenColumns+` FROM seen_messages
+			WHERE content_sha256 = ? AND outcome <> 'duplicate' ORDER BY id LIMIT 1) AS by_content
+		UNION ALL SELECT * FROM (SELECT 3 AS arm, `+seenColumns+` FROM seen_messages
+			WHERE message_id = ? AND message_id <> '' AND outcome <> 'duplicate' ORDER BY id LIMIT 1) AS by_message_id`,
+		mailbox, uidValidity, uid, sha256, messageID)
+	if err != nil {
+		return Earlier{}, err
+	}
+	defer rows.Close()
+	var e Earlier
+	for rows.Next() {
+		var arm int
+		s, err := scanSeen(armScanner{rows, &arm})
+		if err != nil {
+			return Earlier{}, err
+		}
+		switch arm {
+		case 1:
+			e.ByUID = s
+		case 2:
+			e.ByContent = s
+		case 3:
+			e.ByMessageID = s
 		}
 	}
-	return scanSeen(t.queryRow(`SELECT `+seenColumns+` FROM seen_messages
-		WHERE message_id = ? AND message_id <> '' AND outcome <> 'duplicate' ORDER BY id LIMIT 1`, messageID))
+	return e, rows.Err()
+}
+
+// armScanner reads a leading column into arm, the rest with scanSeen.
+type armScanner struct {
+	rows *sql.Rows
+	arm  *int
+}
+
+func (a armScanner) Scan(dest ...any) error {
+	return a.rows.Scan(append([]any{a.arm}, dest...)...)
 }
 
 // RecordSeen stores the outcome of a message. A second record for the same

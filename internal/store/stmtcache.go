@@ -131,34 +131,75 @@ func (s *Store) queryRowOnce(ctx context.Context, query string, args ...any) *sq
 	return s.db.QueryRowContext(ctx, s.dialect.sql(query), s.dialect.args(args)...)
 }
 
+// The Tx variants first send or carry the rows held for PostgreSQL (see
+// held.go); a carrying query skips the statement cache, being no longer
+// the query it caches.
+
 func (t *Tx) execOnce(query string, args ...any) (sql.Result, error) {
+	query, args, _, err := t.carry(query, args)
+	if err != nil {
+		return nil, err
+	}
 	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) queryRowOnce(query string, args ...any) *sql.Row {
+	query, args, _ = t.carryForRow(query, args)
 	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
-	if st := t.stmts.lookup(query); st != nil {
+	query, args, carried, err := t.carry(query, args)
+	if err != nil {
+		return nil, err
+	}
+	if st := t.cached(query, carried); st != nil {
 		return t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, t.dialect.args(args)...)
 	}
-	t.stmts.want(query)
 	return t.tx.ExecContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) query(query string, args ...any) (*sql.Rows, error) {
-	if st := t.stmts.lookup(query); st != nil {
+	query, args, carried, err := t.carry(query, args)
+	if err != nil {
+		return nil, err
+	}
+	if st := t.cached(query, carried); st != nil {
 		return t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, t.dialect.args(args)...)
 	}
-	t.stmts.want(query)
 	return t.tx.QueryContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
 }
 
 func (t *Tx) queryRow(query string, args ...any) *sql.Row {
-	if st := t.stmts.lookup(query); st != nil {
+	query, args, carried := t.carryForRow(query, args)
+	if st := t.cached(query, carried); st != nil {
 		return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, t.dialect.args(args)...)
 	}
-	t.stmts.want(query)
 	return t.tx.QueryRowContext(t.ctx, t.dialect.sql(query), t.dialect.args(args)...)
+}
+
+// cached returns the prepared statement for query, or notes it to prepare
+// after the transaction; nil for a query carrying held rows.
+func (t *Tx) cached(query string, carried bool) *sql.Stmt {
+	if carried {
+		return nil
+	}
+	if st := t.stmts.lookup(query); st != nil {
+		return st
+	}
+	t.stmts.want(query)
+	return nil
+}
+
+// carryForRow is carry for the single-row queries, whose *sql.Row cannot
+// carry an error of ours: when sending the held rows fails, the query runs
+// in the aborted transaction and fails too, and the transaction reports
+// the held rows' error (heldErr) as the cause.
+func (t *Tx) carryForRow(query string, args []any) (string, []any, bool) {
+	q, a, carried, err := t.carry(query, args)
+	if err != nil {
+		t.heldErr = err
+		return query, args, false
+	}
+	return q, a, carried
 }

@@ -66,6 +66,9 @@ type Store struct {
 	// synchronous is SQLite's configured level (FULL, NORMAL), which
 	// relaxed writes return to.
 	synchronous string
+	// relaxedDB is PostgreSQL's pool for relaxed writes: its connections
+	// start with synchronous_commit off. nil under SQLite.
+	relaxedDB *sql.DB
 }
 
 // ErrNotFound is returned by lookups that find nothing.
@@ -200,6 +203,9 @@ func (s *Store) Close() error {
 		s.checkpoints.stop()
 	}
 	s.stmts.close()
+	if s.relaxedDB != nil {
+		s.relaxedDB.Close()
+	}
 	return s.db.Close()
 }
 
@@ -397,8 +403,16 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Tx{tx: sqlTx, ctx: ctx, stmts: s.stmts, seal: s.seal, dialect: s.dialect}); err != nil {
+	tx := &Tx{tx: sqlTx, ctx: ctx, stmts: s.stmts, seal: s.seal, dialect: s.dialect}
+	err = fn(tx)
+	if err == nil {
+		err = tx.sendHeld()
+	}
+	if err != nil {
 		sqlTx.Rollback()
+		if tx.heldErr != nil {
+			return fmt.Errorf("%w (and then: %v)", tx.heldErr, err)
+		}
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -416,6 +430,9 @@ type Tx struct {
 	stmts   *stmtCache
 	seal    *sealer
 	dialect *dialect
+
+	held    []heldInsert // PostgreSQL: rows to insert with the next statement (held.go)
+	heldErr error        // why sending them failed, when a single-row query could not say
 }
 
 func unix(t time.Time) int64 { return t.Unix() }

@@ -104,11 +104,29 @@ func TestSeenIsUnique(t *testing.T) {
 			if _, err := tx.SeenByUID("INBOX", 8, 1); !errors.Is(err, ErrNotFound) {
 				t.Errorf("other UIDVALIDITY found: %v", err)
 			}
-			if got, err := tx.SeenByContent("ab", ""); err != nil || got.UID != 1 {
-				t.Errorf("by hash: %v %v", got, err)
+			e, err := tx.EarlierRecords("INBOX", 7, 1, "ab", "")
+			if err != nil || e.ByUID == nil || e.ByContent == nil || e.ByContent.UID != 1 || e.ByMessageID != nil {
+				t.Errorf("by place and hash: %+v %v", e, err)
 			}
-			if got, err := tx.SeenByContent("other", "m1@x"); err != nil || got.UID != 1 {
-				t.Errorf("by Message-ID: %v %v", got, err)
+			e, err = tx.EarlierRecords("INBOX", 8, 1, "other", "m1@x")
+			if err != nil || e.ByUID != nil || e.ByContent != nil || e.ByMessageID == nil || e.ByMessageID.UID != 1 {
+				t.Errorf("by Message-ID: %+v %v", e, err)
+			}
+			// A record of a duplicate is not the original: the first
+			// record of the content is.
+			dup := &Seen{Mailbox: "INBOX", UIDValidity: 7, UID: 2, ContentSHA256: "ab", MessageID: "m1@x",
+				ReceivedAt: time.Now(), Outcome: "duplicate", Destination: "processed"}
+			if _, err := tx.RecordSeen(dup); err != nil {
+				return err
+			}
+			e, err = tx.EarlierRecords("INBOX", 7, 2, "ab", "m1@x")
+			if err != nil || e.ByUID == nil || e.ByUID.UID != 2 || e.ByContent.UID != 1 || e.ByMessageID.UID != 1 {
+				t.Errorf("after a duplicate: %+v %v", e, err)
+			}
+			// An empty Message-ID finds nothing by Message-ID.
+			e, err = tx.EarlierRecords("INBOX", 9, 9, "zz", "")
+			if err != nil || e != (Earlier{}) {
+				t.Errorf("nothing to find: %+v %v", e, err)
 			}
 			return nil
 		})

@@ -152,18 +152,28 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 		parsed.m, parsed.done = m, true
 	}
 	job := d.prepareBulk(ctx, del, parsed)
+	// Parsed before the transaction (a truncated message never is) so
+	// that one query finds every earlier record of the message.
+	var messageID string
+	if !del.Truncated {
+		if m, err := parsed.get(); err == nil {
+			messageID = m.MessageID
+		}
+	}
 	var queued int
 	var forwarding bool
 	var tally Tally
 	err = d.store.Tx(ctx, func(tx *store.Tx) error {
-		if seen, err := tx.SeenByUID(del.Mailbox, del.UIDValidity, del.UID); err == nil {
-			disp = recordedDisposition(seen)
-			disp.Recorded = true
-			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
+		earlier, err := tx.EarlierRecords(del.Mailbox, del.UIDValidity, del.UID, hash, messageID)
+		if err != nil {
 			return err
 		}
-		in := &inbound{delivery: del, sha256: hash, now: d.now().UTC(), tx: tx, bulk: job, parsed: parsed}
+		if earlier.ByUID != nil {
+			disp = recordedDisposition(earlier.ByUID)
+			disp.Recorded = true
+			return nil
+		}
+		in := &inbound{delivery: del, sha256: hash, now: d.now().UTC(), tx: tx, bulk: job, parsed: parsed, earlier: earlier}
 		res, err := d.handleSafely(in)
 		if err != nil {
 			return err
@@ -250,11 +260,8 @@ const (
 )
 
 func (d *Desk) handle(in *inbound) (result, error) {
-	tx := in.tx
-	if orig, err := tx.SeenByContent(in.sha256, ""); err == nil {
+	if orig := in.earlier.ByContent; orig != nil {
 		return d.duplicate(in, orig)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return result{}, err
 	}
 	if in.delivery.Truncated {
 		return d.refuseTruncated(in)
@@ -268,12 +275,8 @@ func (d *Desk) handle(in *inbound) (result, error) {
 		return result{}, err
 	}
 	in.msg = m
-	if m.MessageID != "" {
-		if orig, err := tx.SeenByContent("", m.MessageID); err == nil {
-			return d.duplicate(in, orig)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return result{}, err
-		}
+	if orig := in.earlier.ByMessageID; orig != nil {
+		return d.duplicate(in, orig)
 	}
 	if m.From == nil {
 		return d.finish(in, outcomeQuarantined, "no usable From address: nobody to answer")

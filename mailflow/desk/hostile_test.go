@@ -3,6 +3,7 @@ package desk_test
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -262,7 +263,11 @@ func seenRecord(t *testing.T, h *harness, raw []byte) *store.Seen {
 		if g := messageIDPattern.FindSubmatch(raw); g != nil {
 			id = string(g[1])
 		}
-		s, err = tx.SeenByContent(hex.EncodeToString(sum[:]), id)
+		e, err := tx.EarlierRecords("", 0, 0, hex.EncodeToString(sum[:]), id)
+		s = cmp.Or(e.ByContent, e.ByMessageID)
+		if err == nil && s == nil {
+			err = store.ErrNotFound
+		}
 		return err
 	})
 	if err != nil {

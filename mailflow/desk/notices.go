@@ -21,6 +21,7 @@ type inbound struct {
 	sha256    string
 	now       time.Time
 	tx        *store.Tx
+	earlier   store.Earlier // records of this message already held
 	msg       *message.Message
 	from      string
 	lang      string

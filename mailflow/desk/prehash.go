@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/madoguchi/madoguchi/internal/lowprio"
 	"runtime"
 	"strings"
 	"sync"
@@ -236,7 +237,11 @@ func (d *Desk) prepare(ctx context.Context, del intake.Delivery, content string)
 	if err != nil || !reserved {
 		return
 	}
-	hash, err := d.hasher.Hash(pw)
+	// Below the daemon's priority: this hash is ahead of its turn, and
+	// the message being handled now, whose transaction waits on round
+	// trips to the database, must get a core the moment it wakes.
+	var hash string
+	lowprio.Do(func() { hash, err = d.hasher.Hash(pw) })
 	if err != nil {
 		return
 	}
