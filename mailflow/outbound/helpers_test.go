@@ -32,6 +32,7 @@ type sink struct {
 	mu         sync.Mutex
 	msgs       []received
 	sessions   int
+	ended      int // sessions whose connection closed (Logout)
 	mailReply  int             // reply with this code to MAIL FROM (0: accept)
 	rejectRcpt map[string]bool // reply 550 to RCPT TO these addresses
 	dropOnMail bool            // close the connection at MAIL FROM
@@ -89,7 +90,18 @@ type sinkSession struct {
 }
 
 func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
-func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Logout() error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	ss.s.ended++
+	return nil
+}
+
+func (s *sink) endedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
 
 func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
 	ss.s.mu.Lock()

@@ -72,6 +72,9 @@ const (
 	// delivered (for example one whose mark keeps failing).
 	idleFloor = time.Second
 	batchSize = 100
+	// keepConnections is how long Run keeps an idle SMTP connection open
+	// for the next pass (Postfix's smtp_connection_cache_time_limit).
+	keepConnections = 2 * time.Second
 )
 
 func defaultBackoff() []time.Duration {
@@ -86,8 +89,14 @@ type Sender struct {
 	now  func() time.Time
 	kick chan struct{}
 	// mu serialises DeliverDue: two overlapping calls would both see the
-	// same due rows and send them twice.
+	// same due rows and send them twice. It also guards lanes.
 	mu sync.Mutex
+	// lanes are Run's SMTP connections, kept open between passes for up
+	// to keepConnections, as an MTA's connection cache does: under a
+	// backlog a pass starts for almost every message, and a new
+	// connection each time (TCP, EHLO, STARTTLS, AUTH) cost both sides more
+	// than the mail itself.
+	lanes []*conn
 }
 
 // New makes a Sender; Options are checked by DeliverDue and Run.
@@ -124,27 +133,62 @@ func (s *Sender) Run(ctx context.Context) error {
 	if _, err := s.newClient(); err != nil {
 		return err
 	}
+	defer s.closeLanes()
 	for {
-		sent, retried, failed, err := s.DeliverDue(ctx)
+		sent, retried, failed, err := s.deliverDue(ctx, true)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
 			s.log.Error("outbound: delivering due notices", "err", err)
 		}
-		wait := s.untilNext(ctx)
-		if sent+retried+failed == 0 && wait < idleFloor {
-			wait = idleFloor
+		if !s.waitForNext(ctx, sent+retried+failed) {
+			return nil
 		}
-		t := time.NewTimer(wait)
+	}
+}
+
+// waitForNext sleeps until the next notice is due or a Kick, closing the
+// kept connections once they have been idle for keepConnections. It
+// reports false when ctx ended.
+func (s *Sender) waitForNext(ctx context.Context, handled int) bool {
+	var wait time.Duration
+	select {
+	case <-s.kick:
+		// More was queued during the pass: go on at once, without asking
+		// the queue when the next notice is due (a query per pass under
+		// a backlog).
+		return true
+	default:
+		wait = s.untilNext(ctx)
+	}
+	if handled == 0 && wait < idleFloor {
+		wait = idleFloor
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	idle := time.NewTimer(keepConnections)
+	defer idle.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+			return false
 		case <-s.kick:
-			t.Stop()
+			return true
 		case <-t.C:
+			return true
+		case <-idle.C:
+			s.closeLanes()
 		}
+	}
+}
+
+// closeLanes ends Run's kept SMTP connections (QUIT).
+func (s *Sender) closeLanes() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.lanes {
+		c.close()
 	}
 }
 
@@ -171,23 +215,37 @@ func (s *Sender) untilNext(ctx context.Context) time.Duration {
 const deliveryLanes = 2
 
 // DeliverDue tries every due notice once, over up to deliveryLanes SMTP
-// connections. Notices to the same first recipient go over the same lane,
-// in queue order. A connection failure marks each of its due notices for
-// retry. err is only for queue errors (or unusable Options, or ctx being
-// cancelled), and the counts tell what was done until then.
+// connections, and closes them. Notices to the same first recipient go
+// over the same lane, in queue order. A connection failure marks each of
+// its due notices for retry. err is only for queue errors (or unusable
+// Options, or ctx being cancelled), and the counts tell what was done
+// until then.
 func (s *Sender) DeliverDue(ctx context.Context) (sent, retried, failed int, err error) {
+	return s.deliverDue(ctx, false)
+}
+
+// deliverDue is DeliverDue; keep leaves the connections open for Run's
+// next pass.
+func (s *Sender) deliverDue(ctx context.Context, keep bool) (sent, retried, failed int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var commit sync.Mutex
-	lanes := make([]*conn, deliveryLanes)
-	for i := range lanes {
-		client, err := s.newClient()
-		if err != nil {
-			// Leave the notices pending: retrying cannot fix a configuration.
-			return 0, 0, 0, err
+	if s.lanes == nil {
+		var commit sync.Mutex
+		for range deliveryLanes {
+			client, err := s.newClient()
+			if err != nil {
+				// Leave the notices pending: retrying cannot fix a configuration.
+				return 0, 0, 0, err
+			}
+			s.lanes = append(s.lanes, &conn{s: s, client: client, commit: &commit})
 		}
-		lanes[i] = &conn{s: s, client: client, commit: &commit}
-		defer lanes[i].close()
+	}
+	lanes := s.lanes
+	for _, c := range lanes {
+		c.dialErr = nil // a connection that failed last pass is tried again
+		if !keep {
+			defer c.close()
+		}
 	}
 	seen := make(map[int64]bool)
 	for {

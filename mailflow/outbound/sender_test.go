@@ -306,6 +306,66 @@ func TestRunKickAndCancel(t *testing.T) {
 	}
 }
 
+// Run keeps its SMTP connection for the next pass, as an MTA's connection
+// cache does, and closes it once idle for keepConnections.
+func TestRunReusesItsConnectionThenClosesIt(t *testing.T) {
+	sk := newSink(t)
+	q := newMemQueue()
+	s := New(Options{Address: sk.addr, TLS: "none", Timeout: 5 * time.Second}, q)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for i, mid := range []string{"a.1@desk.example", "b.1@desk.example", "c.1@desk.example"} {
+		n := testNotice(time.Now().UTC())
+		n.MessageID = mid
+		q.add(n)
+		s.Kick()
+		select {
+		case <-sk.got:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("notice %d not delivered", i+1)
+		}
+	}
+	if n := sk.sessionCount(); n != 1 {
+		t.Errorf("three passes opened %d connections, want 1", n)
+	}
+	if n := sk.endedCount(); n != 0 {
+		t.Errorf("%d connections closed while still in use", n)
+	}
+	deadline := time.Now().Add(keepConnections + 10*time.Second)
+	for sk.endedCount() == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := sk.endedCount(); n != 1 {
+		t.Fatalf("after %v idle %d connections closed, want 1", keepConnections, n)
+	}
+	// The next notice opens a new connection.
+	n := testNotice(time.Now().UTC())
+	n.MessageID = "d.1@desk.example"
+	q.add(n)
+	s.Kick()
+	select {
+	case <-sk.got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("notice after the idle close not delivered")
+	}
+	if n := sk.sessionCount(); n != 2 {
+		t.Errorf("sessions after the idle close: %d, want 2", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for sk.endedCount() < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := sk.endedCount(); n != 2 {
+		t.Errorf("after Run returned %d of 2 connections closed", n)
+	}
+}
+
 func TestRunDeliversWhenDue(t *testing.T) {
 	sk := newSink(t)
 	q := newMemQueue()
