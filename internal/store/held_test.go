@@ -174,3 +174,64 @@ func auditActions(log []AuditEntry) string {
 	}
 	return strings.Join(actions, " ")
 }
+
+// A notice queued without asking for its row id is held like the audit
+// lines on PostgreSQL, counted by the reply cap's query in the same
+// transaction, linked to its request's thread, and in the outbox after the
+// commit, sealed when sensitive.
+func TestQueuedNoticesAreHeldAndCounted(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		notice := func(id string) Notice {
+			return Notice{MessageID: id, Date: now, From: "desk@x", To: []string{"taro@hosp.example"}, Subject: "s", Body: "secret body " + id}
+		}
+		var requestID int64
+		err := s.Tx(ctx, func(tx *Tx) error {
+			_, r := accountWithRequest(t, tx, now)
+			requestID = r.ID
+			if err := tx.Queue(Queued{Kind: "ack", RequestID: r.ID, Notice: notice("q1@x")}); err != nil {
+				return err
+			}
+			if err := tx.Queue(Queued{Kind: "code", RequestID: r.ID, Sensitive: true, Urgent: true, Notice: notice("q2@x")}); err != nil {
+				return err
+			}
+			if s.dialect.postgres && len(tx.held) == 0 {
+				t.Error("queued notices were written at once on PostgreSQL")
+			}
+			n, err := tx.RepliesSince("taro@hosp.example", now.Add(-time.Hour))
+			if err != nil || n != 2 {
+				t.Errorf("reply cap count inside the transaction: %d (%v), want 2", n, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, err := s.Outbox(ctx, OutboxPending)
+		if err != nil || len(pending) != 2 {
+			t.Fatalf("pending notices after commit: %d (%v), want 2", len(pending), err)
+		}
+		err = s.Tx(ctx, func(tx *Tx) error {
+			r, err := tx.RequestByThreadMessage("q2@x")
+			if err != nil || r.ID != requestID {
+				t.Errorf("the queued notice is not on its request's thread: %v, %v", r, err)
+			}
+			var stored string
+			if err := tx.queryRowOnce(`SELECT body FROM outbox WHERE message_id = ?`, "q2@x").Scan(&stored); err != nil {
+				return err
+			}
+			if strings.Contains(stored, "secret body") {
+				t.Error("a sensitive queued notice is stored in clear text")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		due, err := s.Due(ctx, now.Add(time.Minute), 10)
+		if err != nil || len(due) != 2 || due[0].MessageID != "q2@x" || due[0].Body != "secret body q2@x" {
+			t.Fatalf("due notices: %+v (%v), want the urgent one first, unsealed", due, err)
+		}
+	})
+}

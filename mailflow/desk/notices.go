@@ -171,7 +171,7 @@ func (d *Desk) queue(in *inbound, n notice) error {
 			q.Reason = fmt.Sprintf("reply cap: %d notices to %s in the last hour", since, n.to[0])
 		}
 	}
-	if _, err := in.tx.Enqueue(q); err != nil {
+	if err := in.tx.Queue(q); err != nil {
 		return err
 	}
 	if q.Suppressed {
