@@ -95,6 +95,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 		db.Close()
 		return nil, err
 	}
+	s.analyzer = startAnalyzer(s, log)
 	return s, nil
 }
 

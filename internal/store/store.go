@@ -69,6 +69,9 @@ type Store struct {
 	// relaxedDB is PostgreSQL's pool for relaxed writes: its connections
 	// start with synchronous_commit off. nil under SQLite.
 	relaxedDB *sql.DB
+	// analyzer keeps PostgreSQL's statistics of young tables fresh
+	// (analyze.go). nil under SQLite.
+	analyzer *analyzer
 }
 
 // ErrNotFound is returned by lookups that find nothing.
@@ -202,6 +205,7 @@ func (s *Store) Close() error {
 	if s.checkpoints != nil {
 		s.checkpoints.stop()
 	}
+	s.analyzer.stop()
 	s.stmts.close()
 	if s.relaxedDB != nil {
 		s.relaxedDB.Close()
