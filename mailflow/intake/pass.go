@@ -117,15 +117,19 @@ type workQueue struct {
 	notDue map[imap.UID]bool // failed before, next attempt still to come: not read
 }
 
+// laned is a queued message: where it is and its lane, nothing of its
+// header (the lane is decided when it is queued), so a queue of tens of
+// thousands holds no pointers for the collector to trace.
 type laned struct {
-	Envelope
+	UID  uint32
+	Size int64
 	lane int
 }
 
 func (q *workQueue) pop() Envelope {
 	e := q.items[0]
 	q.items = q.items[1:]
-	return e.Envelope
+	return Envelope{UID: e.UID, Size: e.Size}
 }
 
 func (q *workQueue) hasSlow() bool {
@@ -245,7 +249,7 @@ func (in *Intake) envelopes(ctx context.Context, s *session, uids []imap.UID) ([
 				e.From = env.From[0].Addr()
 			}
 		}
-		it := laned{Envelope: e}
+		it := laned{UID: e.UID, Size: e.Size}
 		if lanes != nil {
 			it.lane = lanes.Lane(ctx, e)
 		}
