@@ -234,6 +234,19 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]Notice, er
 	return s.ClaimDue(ctx, Claimant{}, now, limit)
 }
 
+// claiming runs a claim. On PostgreSQL it commits waiting for the disk:
+// the desk's own commits do not (TxNoWait), and a claim's wait for the
+// WAL up to its commit covers the commits that queued the notices it
+// takes, so no notice leaves before the handling that queued it is on
+// disk. On SQLite the desk's commits wait for the disk themselves, and a
+// claim is a relaxed write.
+func (s *Store) claiming(ctx context.Context, fn func(q querier) error) error {
+	if s.dialect.postgres {
+		return fn(s.db)
+	}
+	return s.relaxed(ctx, fn)
+}
+
 // ClaimDue is the one query that picks notices to send. It claims for c
 // the pending notices whose next attempt is due, most urgent and oldest
 // first, that no other live instance has claimed: unclaimed ones, c's own,
@@ -251,7 +264,7 @@ func (s *Store) ClaimDue(ctx context.Context, c Claimant, now time.Time, limit i
 		priority, next int64
 	}
 	var stored []claimed
-	err := s.relaxed(ctx, func(q querier) error {
+	err := s.claiming(ctx, func(q querier) error {
 		rows, err := q.QueryContext(ctx, s.dialect.sql(`UPDATE outbox SET claimed_by = ? WHERE id IN (
 			SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
 			AND (claimed_by = '' OR claimed_by = ? OR claimed_by NOT IN (

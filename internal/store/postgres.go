@@ -16,8 +16,9 @@ import (
 // desks (and instances) share the server's max_connections.
 const postgresMaxConns = 4
 
-// postgresRelaxedConns bounds the connections of the relaxed writes (the
-// sender's claims and sent marks), beside postgresMaxConns.
+// postgresRelaxedConns bounds the connections whose commits do not wait
+// for the disk (the desk's handling of a message, the sender's marks),
+// beside postgresMaxConns.
 const postgresRelaxedConns = 2
 
 // postgresVersionQuery reads the applied migration number; PostgreSQL has

@@ -22,8 +22,9 @@ type querier interface {
 // wal_writer_delay). A crash of the daemon loses nothing; a crash of the
 // database's machine may lose the last such commits. It is only for
 // writes whose loss repeats work the rules allow to repeat: a notice's sent mark (the notice goes again,
-// under its Message-ID, as after a crash between DATA and the mark) and
-// the sender's claims and retry times. With the desk's own commits at
+// under its Message-ID, as after a crash between DATA and the mark), the
+// retry times and, on SQLite, the sender's claims (on PostgreSQL a claim
+// waits for the disk: see claiming). With the desk's own commits at
 // synchronous=full, these were half the fsyncs of a backlog run.
 //
 // fn gets the statements as written for the engine (s.dialect.sql) and

@@ -115,3 +115,56 @@ func TestRelaxedWritesPostgres(t *testing.T) {
 		t.Fatalf("sent rows after the mark: %d (%v), want 1", len(sent), err)
 	}
 }
+
+// TxNoWait commits on PostgreSQL without waiting for the disk, and Flush
+// returns only once the WAL is on disk past that commit; on SQLite both are
+// the ordinary, waiting kind.
+func TestTxNoWaitAndFlush(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		var level string
+		var lsn string
+		err := s.TxNoWait(ctx, func(tx *Tx) error {
+			if err := tx.Audit(time.Now(), "desk", 0, "no-wait", ""); err != nil {
+				return err
+			}
+			if !s.dialect.postgres {
+				return nil
+			}
+			return tx.queryRowOnce(`SHOW synchronous_commit`).Scan(&level)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.dialect.postgres {
+			if level != "off" {
+				t.Errorf("synchronous_commit in TxNoWait = %q, want off", level)
+			}
+			if err := s.db.QueryRowContext(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s.dialect.postgres {
+			var flushed bool
+			if err := s.db.QueryRowContext(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, lsn).Scan(&flushed); err != nil {
+				t.Fatal(err)
+			}
+			if !flushed {
+				t.Errorf("after Flush the WAL on disk ends before %s, where the no-wait commit was", lsn)
+			}
+		}
+		err = s.Tx(ctx, func(tx *Tx) error {
+			log, err := tx.AuditLog(0)
+			if err == nil && auditActions(log) != "no-wait" {
+				t.Errorf("audit after the no-wait commit: %q", auditActions(log))
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -181,7 +181,7 @@ func (t *Tx) queryRow(query string, args ...any) *sql.Row {
 // cached returns the prepared statement for query, or notes it to prepare
 // after the transaction; nil for a query carrying held rows.
 func (t *Tx) cached(query string, carried bool) *sql.Stmt {
-	if carried {
+	if carried || t.stmts == nil {
 		return nil
 	}
 	if st := t.stmts.lookup(query); st != nil {

@@ -163,7 +163,9 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 	var queued int
 	var forwarding bool
 	var tally Tally
-	err = d.store.Tx(ctx, func(tx *store.Tx) error {
+	// Without waiting for the disk: intake flushes before it files the
+	// message, and the sender's claim before it sends a notice (TxNoWait).
+	err = d.store.TxNoWait(ctx, func(tx *store.Tx) error {
 		earlier, err := tx.EarlierRecords(del.Mailbox, del.UIDValidity, del.UID, hash, messageID)
 		if err != nil {
 			return err
@@ -189,13 +191,24 @@ func (d *Desk) Process(ctx context.Context, del intake.Delivery) (disp intake.Di
 		d.kick()
 	}
 	if forwarding && d.onForwarding != nil {
-		d.onForwarding()
+		// The forwarding map is written from the database: from a
+		// record that is on disk. Without one the map waits for the
+		// next rename or the nightly job.
+		if err := d.store.Flush(ctx); err != nil {
+			d.log.Warn("forwarding map not rewritten: the database did not confirm the rename is on disk", "uid", del.UID, "err", err)
+		} else {
+			d.onForwarding()
+		}
 	}
 	if tally.Outcome != "" && d.counted != nil {
 		d.counted(tally)
 	}
 	return disp, nil
 }
+
+// Flush returns once the records of the messages handled so far are on
+// disk (intake.Flusher).
+func (d *Desk) Flush(ctx context.Context) error { return d.store.Flush(ctx) }
 
 // ReplacementsFiled records that the masked copies of messages were filed,
 // so that a repeated Process returns no second copy.

@@ -69,6 +69,12 @@ func (f *filing) replace(d Delivery, dest string, raw []byte, attrs []any) {
 // pipelined burst and recorded in one transaction, then one MOVE per
 // folder, then the originals are deleted with one STORE and EXPUNGE.
 func (in *Intake) file(ctx context.Context, s *session, f *filing) error {
+	if fl, ok := in.proc.(Flusher); ok && f.count > 0 {
+		s.conn.nothingDue() // a wait on the desk's store, not on the server
+		if err := fl.Flush(ctx); err != nil {
+			return fmt.Errorf("make the records of %d messages durable before filing them: %w", f.count, err)
+		}
+	}
 	uids := func(fs []filed) []imap.UID {
 		out := make([]imap.UID, len(fs))
 		for i, x := range fs {

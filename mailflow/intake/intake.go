@@ -59,6 +59,15 @@ type Processor interface {
 	ReplacementsFiled(ctx context.Context, ds []Delivery) error
 }
 
+// Flusher is optionally implemented by a Processor whose records of the
+// messages it handled may not be on disk yet when Process returns (the
+// desk on PostgreSQL commits without waiting for the disk). Intake calls
+// Flush before it files any of them, so that a message leaves the mailbox
+// only once its record would survive a crash of the database's machine.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
 // FailureKeeper is optionally implemented by a Processor: it keeps the
 // failed attempts at handling each message where they survive a restart,
 // so that a message whose handling fails (Process returns an error) waits

@@ -723,3 +723,63 @@ func TestFilingIsFullByCountOrBytes(t *testing.T) {
 		t.Error("a masked copy whose original holds 4 MiB did not fill the batch")
 	}
 }
+
+// flushingRecorder is a recorder whose records become durable only at
+// Flush (as the desk's on PostgreSQL): it checks, at every Flush, that no
+// message left the mailbox before a Flush covered its record.
+type flushingRecorder struct {
+	*recorder
+	t       *testing.T
+	s       *loopback.IMAPServer
+	mu      sync.Mutex
+	covered int // Process calls made before the last Flush
+	flushes int
+}
+
+func (f *flushingRecorder) Flush(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if filed := len(list(f.t, f.s, "Processed")); filed > f.covered {
+		f.t.Errorf("%d messages filed before a Flush covered them (%d covered)", filed-f.covered, f.covered)
+	}
+	f.covered = f.callCount()
+	f.flushes++
+	return nil
+}
+
+func TestFlushBeforeFiling(t *testing.T) {
+	for _, tc := range filingVariants {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, tc.opts)
+			const n = 2*fileBatch + 5
+			appendN(t, s, 0, n)
+			r := &flushingRecorder{recorder: newRecorder(), t: t, s: s}
+			if got := drain(t, New(options(t, s), r)); got != n {
+				t.Errorf("Drain processed %d, want %d", got, n)
+			}
+			wantCount(t, s, "Processed", n)
+			if r.flushes < 3 || r.covered != n {
+				t.Errorf("%d flushes covering %d messages, want one per batch of %d covering all %d", r.flushes, r.covered, fileBatch, n)
+			}
+		})
+	}
+}
+
+// A failed Flush files nothing: the messages stay in the mailbox for the
+// next pass, and their repeat is answered from the records.
+func TestFailedFlushFilesNothing(t *testing.T) {
+	s := startServer(t, loopback.IMAPOptions{})
+	appendN(t, s, 0, 3)
+	r := &failingFlusher{recorder: newRecorder()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := New(options(t, s), r).Drain(ctx); err == nil || !strings.Contains(err.Error(), "durable") {
+		t.Fatalf("Drain with a failing Flush: %v, want the flush's error", err)
+	}
+	wantCount(t, s, "INBOX", 3)
+	wantCount(t, s, "Processed", 0)
+}
+
+type failingFlusher struct{ *recorder }
+
+func (failingFlusher) Flush(context.Context) error { return errors.New("database gone") }
