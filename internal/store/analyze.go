@@ -38,21 +38,12 @@ const grownTablesQuery = `SELECT relname FROM pg_stat_user_tables
 // them.
 func (s *Store) analyzeGrown(ctx context.Context) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, grownTablesQuery, analyzeMinChanges)
+	tables, err := scanAll(rows, err, func(row rowScanner) (string, error) {
+		var name string
+		return name, row.Scan(&name)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("find grown tables: %w", err)
-	}
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		tables = append(tables, name)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	for _, name := range tables {
 		if _, err := s.db.ExecContext(ctx, `ANALYZE `+pgx.Identifier{name}.Sanitize()); err != nil {

@@ -17,14 +17,7 @@ func TestRelaxedWritesRestoreSynchronous(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var id int64
-	err = s.Tx(ctx, func(tx *Tx) error {
-		id, err = tx.Enqueue(Queued{Kind: "k", Notice: Notice{MessageID: "m1@x", Date: time.Now(), From: "d@x", To: []string{"a@x"}, Subject: "s", Body: "b"}})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := enqueueOne(t, s)
 	level := func() int {
 		t.Helper()
 		var v int
@@ -99,14 +92,7 @@ func TestRelaxedWritesPostgres(t *testing.T) {
 		t.Errorf("relaxed writes run in schema %q, the desk's transactions in %q", schema, deskSchema)
 	}
 	// A sent mark through the relaxed pool is what the desk then reads.
-	var id int64
-	err = s.Tx(ctx, func(tx *Tx) error {
-		id, err = tx.Enqueue(Queued{Kind: "k", Notice: Notice{MessageID: "m1@x", Date: time.Now(), From: "d@x", To: []string{"a@x"}, Subject: "s", Body: "b"}})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := enqueueOne(t, s)
 	if err := s.MarkSent(ctx, id, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -167,4 +153,19 @@ func TestTxNoWaitAndFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// enqueueOne queues one notice and returns its row id.
+func enqueueOne(t *testing.T, s *Store) int64 {
+	t.Helper()
+	var id int64
+	err := s.Tx(context.Background(), func(tx *Tx) error {
+		var err error
+		id, err = tx.Enqueue(Queued{Kind: "k", Notice: Notice{MessageID: "m1@x", Date: time.Now(), From: "d@x", To: []string{"a@x"}, Subject: "s", Body: "b"}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
