@@ -32,7 +32,7 @@ type sink struct {
 	mu         sync.Mutex
 	msgs       []received
 	sessions   int
-	ended      int // sessions whose connection closed (Logout)
+	ended      int             // sessions whose connection closed (Logout)
 	mailReply  int             // reply with this code to MAIL FROM (0: accept)
 	rejectRcpt map[string]bool // reply 550 to RCPT TO these addresses
 	dropOnMail bool            // close the connection at MAIL FROM
@@ -89,7 +89,7 @@ type sinkSession struct {
 	mails int
 }
 
-func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *sinkSession) Reset() { ss.from, ss.to = "", nil }
 func (ss *sinkSession) Logout() error {
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
