@@ -82,6 +82,22 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 		db.Close()
 		return nil, fmt.Errorf("open PostgreSQL database: create schema %s: %w", schema, err)
 	}
+	// The desk's waiting commits (a claim, Flush, every Tx) are what make
+	// the no-wait ones safe. A server whose default does not wait at all
+	// gets "local" on these connections; any other default (on, or one
+	// that also waits for standbys) is kept.
+	var serverLevel string
+	if err := db.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&serverLevel); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open PostgreSQL database: %w", err)
+	}
+	if serverLevel == "off" {
+		db.Close()
+		connConfig.RuntimeParams["synchronous_commit"] = "local"
+		db = stdlib.OpenDB(*connConfig)
+		db.SetMaxOpenConns(postgresMaxConns)
+		db.SetMaxIdleConns(postgresMaxConns)
+	}
 	s := newStore(db, &dialect{postgres: true}, seal, log)
 	// The relaxed writes' pool (see Store.relaxed): the setting travels in
 	// each connection's startup message, so a write costs one round trip
