@@ -5,11 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/madoguchi/madoguchi/internal/lowprio"
 	"runtime"
 	"strings"
 	"sync"
 
+	"github.com/madoguchi/madoguchi/internal/lowprio"
 	"github.com/madoguchi/madoguchi/internal/store"
 	"github.com/madoguchi/madoguchi/mailflow/forms"
 	"github.com/madoguchi/madoguchi/mailflow/intake"
