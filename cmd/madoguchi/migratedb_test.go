@@ -78,15 +78,7 @@ func runMigrate(t *testing.T, args ...string) (int, string, string) {
 // reference, and a second copy into the now full database is refused.
 func TestMigrateDBMovesADesk(t *testing.T) {
 	target := emptyPostgresDatabase(t)
-	d := startOpsDesk(t, "")
-	d.deliver(t, samples.Mail{From: "Alice Smith <alice@univ.example>", Subject: "New ID application",
-		Body: samples.NewIDEnglish("smith-al"), MessageID: "apply-1@univ.example"})
-	d.pass(t)
-	rows := decodeJSON[[]map[string]any](t, d.mustRun(t, "requests", "--json"))
-	if len(rows) != 1 {
-		t.Fatalf("requests --json: %v", rows)
-	}
-	ref := rows[0]["reference"].(string)
+	d, ref := applied(t)
 	d.deliver(t, samples.Mail{From: "Alice Smith <alice@univ.example>", Subject: "Re: [" + ref + "] signed form",
 		Body: "The signed form is attached.", Attachments: []samples.Attachment{{Filename: "form.pdf", ContentType: "application/pdf", Data: samples.ScannedPDF()}}})
 	d.pass(t)
@@ -161,7 +153,7 @@ func TestMigrateDBMovesADesk(t *testing.T) {
 	if !sinkHolds(d, "code-1@id.madoguchi.example") {
 		t.Error("the sealed notice copied from SQLite was not sent from PostgreSQL")
 	}
-	rows = decodeJSON[[]map[string]any](t, d.mustRun(t, "requests", "--json"))
+	rows := decodeJSON[[]map[string]any](t, d.mustRun(t, "requests", "--json"))
 	var refs []string
 	for _, r := range rows {
 		refs = append(refs, r["reference"].(string))

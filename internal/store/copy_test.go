@@ -242,11 +242,7 @@ func TestCopyToPostgres(t *testing.T) {
 	t.Run("Postgres", func(t *testing.T) {
 		ctx := context.Background()
 		url, pgOpts := postgresTestOptions(t)
-		dbPath := filepath.Join(t.TempDir(), "desk.db")
-		src, err := Open(ctx, dbPath, Options{Synchronous: "normal"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		src, dbPath := openSQLiteToCopy(t)
 		seed := seedEveryTable(t, src)
 		tables, err := src.sqliteTableNames(ctx)
 		if err != nil {
@@ -381,17 +377,13 @@ func TestCopyRefusesOtherVersion(t *testing.T) {
 	t.Run("Postgres", func(t *testing.T) {
 		ctx := context.Background()
 		url, pgOpts := postgresTestOptions(t)
-		dbPath := filepath.Join(t.TempDir(), "desk.db")
-		src, err := Open(ctx, dbPath, Options{Synchronous: "normal"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		src, dbPath := openSQLiteToCopy(t)
 		latest, _ := LatestSchemaVersion()
 		if _, err := src.db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", latest-1)); err != nil {
 			t.Fatal(err)
 		}
 		src.Close()
-		_, err = CopyToPostgres(ctx, dbPath, url, CopyOptions{Schema: pgOpts.Schema, KeyPath: pgOpts.KeyPath})
+		_, err := CopyToPostgres(ctx, dbPath, url, CopyOptions{Schema: pgOpts.Schema, KeyPath: pgOpts.KeyPath})
 		if !errors.Is(err, ErrCopyVersion) || !strings.Contains(err.Error(), "run this madoguchi once against the SQLite database first") {
 			t.Fatalf("copy of an older database: %v", err)
 		}
@@ -476,4 +468,16 @@ func TestToPostgres(t *testing.T) {
 	if _, _, err := toPostgres(int64(2), "boolean"); err == nil {
 		t.Error("2 went into a boolean")
 	}
+}
+
+// openSQLiteToCopy opens a fresh SQLite desk database to copy, and returns
+// it with its path.
+func openSQLiteToCopy(t *testing.T) (*Store, string) {
+	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "desk.db")
+	src, err := Open(context.Background(), dbPath, Options{Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, dbPath
 }
