@@ -97,9 +97,9 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget,
 	}
 	defer imapSrv.Close()
 	// Only the holders' notices are read back (codes, completions); the
-	// backlog's notices are counted by size, as a real MTA would not hold
+	// backlog's notices are only counted, as a real MTA would not hold
 	// them in the desk's memory either.
-	sink, err := loopback.StartSMTP(loopback.SinkOptions{KeepData: func(to []string) bool {
+	sink, err := loopback.StartSMTP(loopback.SinkOptions{Keep: func(to []string) bool {
 		return len(to) > 0 && strings.HasPrefix(to[0], "holder")
 	}})
 	if err != nil {
@@ -137,7 +137,7 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget,
 	if err != nil {
 		return nil, err
 	}
-	base := len(sink.Messages())
+	base, baseKept := sink.Tally(), len(sink.Messages())
 	sent.Store(0)
 
 	// The backlog, already in the mailbox when the desk starts.
@@ -189,7 +189,7 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget,
 		}
 	}
 
-	expected, err := waitDrained(ctx, a, imapSrv, sink, &sent, base, res.messages, progress, start)
+	expected, err := waitDrained(ctx, a, imapSrv, sink, &sent, base.Count, res.messages, progress, start)
 	res.peakRSS = peakRSS()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -203,17 +203,13 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget,
 	}
 
 	// Everything below reads what was measured; nothing is timed.
-	got := sink.Messages()[base:]
-	if len(got) != expected {
-		return nil, fmt.Errorf("the sink received %d notices, the outbox sent %d", len(got), expected)
+	tally := sink.Tally()
+	if got := tally.Count - base.Count; got != expected {
+		return nil, fmt.Errorf("the sink received %d notices, the outbox sent %d", got, expected)
 	}
-	res.notices = len(got)
-	var last time.Time
-	for _, r := range got {
-		res.sinkBytes += int64(r.Size)
-		if r.At.After(last) {
-			last = r.At
-		}
+	res.notices = expected
+	res.sinkBytes = tally.Bytes - base.Bytes
+	for _, r := range sink.Messages()[baseKept:] {
 		t, ok := landed[r.To[0]]
 		if !ok {
 			continue
@@ -231,7 +227,7 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget,
 		return nil, fmt.Errorf("%d of %d access-code replies were completed", len(res.latencies), replies)
 	}
 	slices.Sort(res.latencies)
-	res.elapsed = last.Sub(start)
+	res.elapsed = tally.Last.Sub(start)
 
 	rows, err := a.Store.Outbox(ctx, store.OutboxSent)
 	if err != nil {

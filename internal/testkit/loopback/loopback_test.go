@@ -329,3 +329,32 @@ func TestSMTPSink(t *testing.T) {
 		t.Errorf("Wait beyond count: %v", err)
 	}
 }
+
+func TestSMTPSinkKeepsOnlyWhatKeepSays(t *testing.T) {
+	sink, err := StartSMTP(SinkOptions{Logger: testLogger(t), Keep: func(to []string) bool { return to[0] == "kept@example.org" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	before := time.Now()
+	for _, to := range []string{"counted@example.org", "kept@example.org", "counted@example.org"} {
+		body := []byte("Subject: hi\r\n\r\nhello " + to + "\r\n")
+		if err := smtp.SendMail(sink.Addr, nil, "desk@example.org", []string{to}, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sink.Wait(ctx, 3); err != nil {
+		t.Fatalf("Wait counts the messages not kept too: %v", err)
+	}
+	msgs := sink.Messages()
+	if len(msgs) != 1 || msgs[0].To[0] != "kept@example.org" || !strings.Contains(string(msgs[0].Data), "hello kept@") {
+		t.Fatalf("recorded %+v, want only the message to kept@", msgs)
+	}
+	tally := sink.Tally()
+	wantBytes := int64(2*len("Subject: hi\r\n\r\nhello counted@example.org\r\n") + len("Subject: hi\r\n\r\nhello kept@example.org\r\n"))
+	if tally.Count != 3 || tally.Bytes != wantBytes || tally.Last.Before(before) || tally.Last.Before(msgs[0].At) {
+		t.Errorf("tally = %+v, want 3 messages of %d bytes, the last at or after %v", tally, wantBytes, msgs[0].At)
+	}
+}

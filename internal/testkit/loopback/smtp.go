@@ -19,10 +19,11 @@ import (
 type SinkOptions struct {
 	RejectRecipients map[string]int // recipient address -> SMTP code to answer RCPT with (e.g. 550)
 	Logger           *slog.Logger   // server-side errors; nil means slog.Default()
-	// KeepData, when set, says whose messages keep their bytes; the others
-	// are recorded with their size only, so a benchmark's sink does not
-	// hold every notice in the memory it measures.
-	KeepData func(to []string) bool
+	// Keep, when set, says which messages are recorded; the others are
+	// only counted in the Tally, so a benchmark's sink holds nothing of
+	// its backlog's notices in the memory (and the collector's work) it
+	// measures.
+	Keep func(to []string) bool
 	// Deliver, when set, is called with every accepted message (after it
 	// is recorded), e.g. to put it into an IMAP mailbox.
 	Deliver func(Received)
@@ -33,9 +34,16 @@ type SinkOptions struct {
 type Received struct {
 	From string
 	To   []string
-	Data []byte // nil when SinkOptions.KeepData said no
+	Data []byte
 	Size int
 	At   time.Time
+}
+
+// Tally counts every message the sink accepted, recorded or not.
+type Tally struct {
+	Count int
+	Bytes int64
+	Last  time.Time // when the latest one was accepted
 }
 
 // SMTPSink is a running SMTP server that records every message it accepts.
@@ -52,6 +60,7 @@ type SMTPSink struct {
 
 	mu      sync.Mutex
 	msgs    []Received
+	tally   Tally
 	arrived chan struct{} // closed and replaced on every accepted message
 
 	closeOnce sync.Once
@@ -68,7 +77,7 @@ func StartSMTP(opts SinkOptions) (*SMTPSink, error) {
 	}
 	s := &SMTPSink{
 		reject:  make(map[string]int, len(opts.RejectRecipients)),
-		keep:    opts.KeepData,
+		keep:    opts.Keep,
 		deliver: opts.Deliver,
 		served:  make(chan struct{}),
 		arrived: make(chan struct{}),
@@ -99,7 +108,8 @@ func StartSMTP(opts SinkOptions) (*SMTPSink, error) {
 	return s, nil
 }
 
-// Messages returns a copy of the accepted messages in arrival order.
+// Messages returns a copy of the recorded messages (all accepted ones,
+// unless SinkOptions.Keep says otherwise) in arrival order.
 func (s *SMTPSink) Messages() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -112,11 +122,19 @@ func (s *SMTPSink) Messages() []Received {
 	return out
 }
 
+// Tally returns the count, bytes and latest arrival of every message
+// accepted so far.
+func (s *SMTPSink) Tally() Tally {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tally
+}
+
 // Wait blocks until at least n messages were accepted or ctx is done.
 func (s *SMTPSink) Wait(ctx context.Context, n int) error {
 	for {
 		s.mu.Lock()
-		got, arrived := len(s.msgs), s.arrived
+		got, arrived := s.tally.Count, s.arrived
 		s.mu.Unlock()
 		if got >= n {
 			return nil
@@ -150,7 +168,14 @@ func (s *SMTPSink) Close() error {
 func (s *SMTPSink) record(m Received) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.msgs = append(s.msgs, m)
+	s.tally.Count++
+	s.tally.Bytes += int64(m.Size)
+	if m.At.After(s.tally.Last) {
+		s.tally.Last = m.At
+	}
+	if s.keep == nil || s.keep(m.To) {
+		s.msgs = append(s.msgs, m)
+	}
 	close(s.arrived)
 	s.arrived = make(chan struct{})
 }
@@ -193,9 +218,6 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		return err
 	}
 	rcvd := Received{From: ss.from, To: append([]string(nil), ss.to...), Data: data, Size: len(data), At: time.Now()}
-	if keep := ss.sink.keep; keep != nil && !keep(rcvd.To) {
-		rcvd.Data = nil
-	}
 	ss.sink.record(rcvd)
 	if ss.sink.deliver != nil {
 		ss.sink.deliver(rcvd)
