@@ -100,8 +100,7 @@ func TestEveryQueryRuns(t *testing.T) {
 			must(err)
 			check(got.ID == seenID && got.UIDValidity == 4000000000 && string(got.Replacement) == "masked 秘密" && !got.ReplacementFiled,
 				"seen read back: %+v", got)
-			must(tx.MarkReplacementFiled("INBOX", 4000000000, 7))
-			must(tx.MarkReplacementFiledByHash("h7"))
+			must(tx.MarkReplacementFiled("INBOX", 4000000000, 7, "h7"))
 			earlier, err := tx.EarlierRecords("INBOX", 1, 1, "nothing", "m7@hosp")
 			must(err)
 			got = earlier.ByMessageID
@@ -422,6 +421,47 @@ func TestConcurrentClaimsAndCounters(t *testing.T) {
 		var tries int
 		if err := s.queryRowOnce(ctx, `SELECT wrong_tries FROM access_codes WHERE id = ?`, code.ID).Scan(&tries); err != nil || tries != workers*5 {
 			t.Errorf("%d wrong tries counted, %v; want %d", tries, err, workers*5)
+		}
+	})
+}
+
+// TestMarkReplacementFiled: the mark reaches the message's own record and
+// every record of the same content (seen again after a UIDVALIDITY
+// change), and no other.
+func TestMarkReplacementFiled(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Date(2027, 1, 15, 8, 0, 0, 0, time.UTC)
+		err := s.Tx(ctx, func(tx *Tx) error {
+			for _, r := range []Seen{
+				{UIDValidity: 4000000000, UID: 7, ContentSHA256: "h7"},
+				{UIDValidity: 5, UID: 9, ContentSHA256: "h7"},
+				{UIDValidity: 4000000000, UID: 8, ContentSHA256: "h8"},
+			} {
+				r.Mailbox, r.From, r.ReceivedAt, r.Outcome, r.Destination, r.Replacement = "INBOX", "taro@hosp.example", now, "answered", "processed", []byte("masked")
+				if _, err := tx.RecordSeen(&r); err != nil {
+					return err
+				}
+			}
+			if err := tx.MarkReplacementFiled("INBOX", 4000000000, 7, "h7"); err != nil {
+				return err
+			}
+			for _, place := range []struct {
+				validity, uid uint32
+				want          bool
+			}{{4000000000, 7, true}, {5, 9, true}, {4000000000, 8, false}} {
+				got, err := tx.SeenByUID("INBOX", place.validity, place.uid)
+				if err != nil {
+					return err
+				}
+				if got.ReplacementFiled != place.want {
+					t.Errorf("replacement filed at %d/%d: %v, want %v", place.validity, place.uid, got.ReplacementFiled, place.want)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -126,17 +126,13 @@ func (t *Tx) RecordSeen(s *Seen) (int64, error) {
 	return id, nil
 }
 
-// MarkReplacementFiled records that the masked copy is in the folder.
-func (t *Tx) MarkReplacementFiled(mailbox string, uidValidity, uid uint32) error {
+// MarkReplacementFiled records that the masked copy of the message at
+// this place, whose content has this sha256, is in its folder: on its own
+// record and on every record of the same content, so that a re-scan after
+// a UIDVALIDITY change does not file it again. One statement for both.
+func (t *Tx) MarkReplacementFiled(mailbox string, uidValidity, uid uint32, sha256 string) error {
 	_, err := t.exec(`UPDATE seen_messages SET replacement_filed = 1
-		WHERE mailbox = ? AND uid_validity = ? AND uid = ?`, mailbox, uidValidity, uid)
-	return err
-}
-
-// MarkReplacementFiledByHash does the same for every record of the content,
-// so that a re-scan after a UIDVALIDITY change does not file it again.
-func (t *Tx) MarkReplacementFiledByHash(sha256 string) error {
-	_, err := t.exec(`UPDATE seen_messages SET replacement_filed = 1 WHERE content_sha256 = ?`, sha256)
+		WHERE content_sha256 = ? OR (mailbox = ? AND uid_validity = ? AND uid = ?)`, sha256, mailbox, uidValidity, uid)
 	return err
 }
 

@@ -215,11 +215,8 @@ func (d *Desk) Flush(ctx context.Context) error { return d.store.Flush(ctx) }
 func (d *Desk) ReplacementsFiled(ctx context.Context, dels []intake.Delivery) error {
 	return d.store.Tx(ctx, func(tx *store.Tx) error {
 		for _, del := range dels {
-			if err := tx.MarkReplacementFiled(del.Mailbox, del.UIDValidity, del.UID); err != nil {
-				return err
-			}
 			sum := sha256.Sum256(del.Raw)
-			if err := tx.MarkReplacementFiledByHash(hex.EncodeToString(sum[:])); err != nil {
+			if err := tx.MarkReplacementFiled(del.Mailbox, del.UIDValidity, del.UID, hex.EncodeToString(sum[:])); err != nil {
 				return err
 			}
 		}
