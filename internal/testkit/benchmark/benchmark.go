@@ -99,6 +99,10 @@ type Report struct {
 	ProcessPeakRSS int64  // bytes, the whole process including the stage measurements
 	SinkBytes      int64  // notices the in-process SMTP sink holds at the end (part of PeakRSS)
 	GoHeapInUse    int64  // Go heap in use when the last notice arrived (servers, sink and desk)
+	// DeskCPU is where the CPU went during the desk run: the machine's
+	// cores (busy and system shares; negative when unknown) and this
+	// process (desk, loopback servers and sink).
+	DeskCPU cpuUse
 }
 
 // Run builds the backlog, measures the stages, then runs the desk on it.
@@ -220,6 +224,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	r.Ratio = r.EndToEnd / r.Bound
 	r.ReplyP50, r.ReplyP99 = percentile(res.latencies, 50), percentile(res.latencies, 99)
 	r.PeakRSS, r.SinkBytes, r.GoHeapInUse = res.peakRSS, res.sinkBytes, res.heapInUse
+	r.DeskCPU = res.cpu
 	r.ProcessPeakRSS = max(r.ProcessPeakRSS, res.peakRSS)
 	r.Print(out)
 	return r, nil
@@ -293,6 +298,14 @@ func (r Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n  (filling the INBOX took %s and is not timed)\n", round(r.AppendTime))
 	fmt.Fprintf(w, "ratio end-to-end/bound: %.3f (%.1f / %.0f msg/s)   target >= %.1f: %s\n", r.Ratio, r.EndToEnd, r.Bound, TargetRatio, met(r.Ratio >= TargetRatio))
+	if c := r.DeskCPU; r.Elapsed > 0 && r.Messages > 0 {
+		fmt.Fprintf(w, "CPU during the desk run: this process %.2f of %d cores (%.1f ms a message: desk, loopback servers, sink)",
+			c.Process.Seconds()/r.Elapsed.Seconds(), runtime.NumCPU(), c.Process.Seconds()*1000/float64(r.Messages))
+		if c.Busy >= 0 {
+			fmt.Fprintf(w, "; the machine %.0f%% busy, %.0f%% in the kernel", 100*c.Busy, 100*c.System)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "access-code reply -> completion notice during the backlog (%d replies): p50 %s, p99 %s   target p99 <= %s: %s\n",
 		r.Replies, round(r.ReplyP50), round(r.ReplyP99), TargetReplyP99, met(r.ReplyP99 <= TargetReplyP99))
 	fmt.Fprintf(w, "peak RSS: %.1f MB (%s); whole process %.1f MB   target < %d MB: %s\n",

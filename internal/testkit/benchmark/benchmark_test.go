@@ -86,5 +86,14 @@ func runSmall(t *testing.T, databaseURL string, stages int) string {
 	if !strings.Contains(out.String(), "\nratio end-to-end/bound: ") {
 		t.Error("no line with the ratio in the output")
 	}
+	// The CPU line: this process did work; on Linux the machine's share
+	// is read from /proc/stat and lies within the machine's capacity.
+	c := r.DeskCPU
+	if c.Process <= 0 || !strings.Contains(out.String(), "\nCPU during the desk run: this process ") {
+		t.Errorf("desk run CPU %+v, or no line with it", c)
+	}
+	if _, err := os.Stat("/proc/stat"); err == nil && !(c.Busy > 0 && c.Busy <= 1 && c.System >= 0 && c.System <= c.Busy) {
+		t.Errorf("machine CPU shares %+v", c)
+	}
 	return out.String()
 }

@@ -85,6 +85,7 @@ type deskResult struct {
 	peakRSS    int64 // VmHWM when the last notice arrived
 	sinkBytes  int64 // notice bytes the in-process sink holds
 	heapInUse  int64 // Go heap in use when the last notice arrived
+	cpu        cpuUse
 }
 
 // runDesk runs the whole desk (app.New, app.Run with IDLE) against the
@@ -155,7 +156,7 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget,
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	running := make(chan error, 1)
-	start := time.Now()
+	start, startCPU := time.Now(), takeCPUSnapshot()
 	go func() { running <- g.Run(runCtx) }()
 	go scrape(runCtx, "http://"+metricsAddr.String()+"/metrics")
 	stopDesk := func() error {
@@ -190,7 +191,7 @@ func runDesk(ctx context.Context, m *mix, replies int, dir string, pg *pgTarget,
 	}
 
 	expected, err := waitDrained(ctx, a, imapSrv, sink, &sent, base.Count, res.messages, progress, start)
-	res.peakRSS = peakRSS()
+	res.peakRSS, res.cpu = peakRSS(), takeCPUSnapshot().since(startCPU)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	res.heapInUse = int64(ms.HeapInuse)
