@@ -57,12 +57,24 @@ func TestCheckPassword(t *testing.T) {
 
 func TestDictionary(t *testing.T) {
 	ws := dictionary()
-	if len(ws.words) < 2000 {
-		t.Fatalf("dictionary has %d words, want at least 2000", len(ws.words))
+	if ws.len() < 2000 {
+		t.Fatalf("dictionary has %d words, want at least 2000", ws.len())
 	}
-	for w := range ws.words {
+	for i := range ws.len() {
+		w := ws.word(i)
 		if len(w) < minWordLen || !all(w, isLowerLetter) {
 			t.Fatalf("dictionary word %q is not %d+ lower-case letters", w, minWordLen)
+		}
+		if i > 0 && ws.word(i-1) >= w {
+			t.Fatalf("dictionary words %q and %q are not sorted and distinct", ws.word(i-1), w)
+		}
+		if !ws.has(w) {
+			t.Fatalf("has(%q) = false for a word of the dictionary", w)
+		}
+	}
+	for _, absent := range []string{"", "a", "zzzzzzzzzzzz", "aaaaa", "applex"} {
+		if ws.has(absent) {
+			t.Errorf("has(%q) = true", absent)
 		}
 	}
 	for _, tt := range []struct {

@@ -7,10 +7,10 @@
 package loopback
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -130,8 +130,9 @@ func (s *IMAPServer) Append(user, mailbox string, raw []byte) error {
 	if err := u.Create(mailbox, nil); err != nil && !isAlreadyExists(err) {
 		return fmt.Errorf("append: create %s: %w", mailbox, err)
 	}
-	// Copy so that the caller may reuse raw: the memserver keeps the slice.
-	if _, err := u.Append(mailbox, bytes.NewReader(bytes.Clone(raw)), &imap.AppendOptions{}); err != nil {
+	// The memserver reads the literal into a buffer of its own, so raw
+	// may be reused.
+	if _, err := u.Append(mailbox, &wholeLiteral{rest: raw, size: int64(len(raw))}, &imap.AppendOptions{}); err != nil {
 		return fmt.Errorf("append to %s: %w", mailbox, err)
 	}
 	return nil
@@ -263,3 +264,26 @@ type printfLogger struct{ log *slog.Logger }
 
 func (l printfLogger) Printf(format string, args ...any) { l.log.Warn(fmt.Sprintf(format, args...)) }
 func (l printfLogger) Println(args ...any)               { l.log.Warn(fmt.Sprint(args...)) }
+
+// wholeLiteral hands a message to the memserver with io.EOF alongside its
+// last bytes, as io.Reader allows. The memserver reads with
+// bytes.Buffer.ReadFrom, which grows its buffer before every read: a
+// separate read for EOF would double it once more, and a mailbox of small
+// messages would hold about three bytes of buffer for each byte of mail
+// (the benchmark's 10,000 messages: 13 MB for 5 MB of mail, in the heap the
+// benchmark measures).
+type wholeLiteral struct {
+	rest []byte
+	size int64
+}
+
+func (l *wholeLiteral) Size() int64 { return l.size }
+
+func (l *wholeLiteral) Read(p []byte) (int, error) {
+	n := copy(p, l.rest)
+	l.rest = l.rest[n:]
+	if len(l.rest) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}

@@ -358,3 +358,39 @@ func TestSMTPSinkKeepsOnlyWhatKeepSays(t *testing.T) {
 		t.Errorf("tally = %+v, want 3 messages of %d bytes, the last at or after %v", tally, wantBytes, msgs[0].At)
 	}
 }
+
+// Append keeps its own copy of every size of message (below, at and
+// beyond the reads of 512 bytes the memserver makes), so the caller may
+// reuse its buffer at once.
+func TestAppendCopiesEverySize(t *testing.T) {
+	s := startIMAP(t, IMAPOptions{})
+	sizes := []int{0, 1, 511, 512, 513, 1500, 70000}
+	var want [][]byte
+	buf := make([]byte, 0, 70000)
+	for i, n := range sizes {
+		header := fmt.Sprintf("Subject: %d\r\n\r\n", i)
+		raw := append(buf[:0], header...)
+		for len(raw) < n {
+			raw = append(raw, byte('a'+len(raw)%26))
+		}
+		want = append(want, bytes.Clone(raw))
+		if err := s.Append("desk", "INBOX", raw); err != nil {
+			t.Fatal(err)
+		}
+		for j := range raw {
+			raw[j] = 'X' // the next message reuses the buffer
+		}
+	}
+	got, err := s.List("desk", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d messages, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("message %d (%d bytes): got %d bytes, starting %q", i, len(want[i]), len(got[i]), got[i][:min(len(got[i]), 20)])
+		}
+	}
+}
