@@ -97,7 +97,7 @@ type Report struct {
 	PeakRSS        int64  // bytes, the figure held against the target
 	PeakRSSScope   string // what PeakRSS covers
 	ProcessPeakRSS int64  // bytes, the whole process including the stage measurements
-	SinkBytes      int64  // notices the in-process SMTP sink holds at the end (part of PeakRSS)
+	SinkBytes      int64  // notice bytes the in-process SMTP sink received (it keeps only the holders')
 	GoHeapInUse    int64  // Go heap in use when the last notice arrived (servers, sink and desk)
 	// DeskCPU is where the CPU went during the desk run: the machine's
 	// cores (busy and system shares; negative when unknown) and this

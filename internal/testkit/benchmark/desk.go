@@ -83,7 +83,7 @@ type deskResult struct {
 	kinds      map[string]int
 	latencies  []time.Duration
 	peakRSS    int64 // VmHWM when the last notice arrived
-	sinkBytes  int64 // notice bytes the in-process sink holds
+	sinkBytes  int64 // notice bytes the in-process sink received (it keeps only the holders')
 	heapInUse  int64 // Go heap in use when the last notice arrived
 	cpu        cpuUse
 }
