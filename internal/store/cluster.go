@@ -95,18 +95,49 @@ func (s *Store) Leases(ctx context.Context) ([]DeskLease, error) {
 	})
 }
 
-// Heartbeat records that the instance is alive now; its outbox claims hold
-// while its heartbeat is fresh. started is when the process started
-// (shown to operators only).
-func (s *Store) Heartbeat(ctx context.Context, instance string, started time.Time) error {
-	_, err := s.exec(ctx, `INSERT INTO instances (name, started_at, seen_at)
-		SELECT ?, ?, clock.ms FROM `+s.dialect.clockMillis()+` AS clock WHERE true
-		ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at`,
-		instance, started.UnixMilli())
+// Heartbeat records that the instance c.Instance, borne by this process
+// (process: unique to it), is alive now; its outbox claims hold while its
+// heartbeat is fresh. started is when the process started (shown to
+// operators only). It fails with a *NameInUseError, and records nothing,
+// when another process heartbeat under the same name within c.Window: two
+// processes with one name would share its leases and claims, each reading
+// the mailbox as its holder.
+func (s *Store) Heartbeat(ctx context.Context, c Claimant, process string, started time.Time) error {
+	var name string
+	err := s.queryRow(ctx, `INSERT INTO instances (name, started_at, seen_at, process)
+		SELECT ?, ?, clock.ms, ? FROM `+s.dialect.clockMillis()+` AS clock WHERE true
+		ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at, process = excluded.process
+		WHERE instances.process = excluded.process OR instances.seen_at <= excluded.seen_at - ?
+		RETURNING name`,
+		c.Instance, started.UnixMilli(), process, c.Window.Milliseconds()).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		inUse := &NameInUseError{Instance: c.Instance}
+		var startedAt, age int64
+		err = s.queryRow(ctx, `SELECT started_at, clock.ms - seen_at FROM instances, `+s.dialect.clockMillis()+` AS clock
+			WHERE name = ?`, c.Instance).Scan(&startedAt, &age)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("heartbeat of instance %s: %w", c.Instance, err)
+		}
+		inUse.StartedAt, inUse.Seen = time.UnixMilli(startedAt).UTC(), time.Duration(age)*time.Millisecond
+		return inUse
+	}
 	if err != nil {
-		return fmt.Errorf("heartbeat of instance %s: %w", instance, err)
+		return fmt.Errorf("heartbeat of instance %s: %w", c.Instance, err)
 	}
 	return nil
+}
+
+// NameInUseError is a heartbeat refused because another process bears the
+// instance's name.
+type NameInUseError struct {
+	Instance  string
+	StartedAt time.Time     // when the other process started
+	Seen      time.Duration // how long ago its last heartbeat was
+}
+
+func (e *NameInUseError) Error() string {
+	return fmt.Sprintf("instance name %q is in use by another process (started %s, last heartbeat %s ago): "+
+		"every instance needs a cluster.instance of its own", e.Instance, e.StartedAt.Format(time.RFC3339), e.Seen.Round(time.Millisecond))
 }
 
 // LeaveCluster removes the instance: at its clean shutdown, or for one

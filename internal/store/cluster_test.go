@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +66,7 @@ func TestInstanceHeartbeat(t *testing.T) {
 		ctx := context.Background()
 		started := time.Now().Truncate(time.Millisecond)
 		for _, name := range []string{"a", "b"} {
-			if err := s.Heartbeat(ctx, name, started); err != nil {
+			if err := s.Heartbeat(ctx, Claimant{Instance: name, Window: time.Minute}, "p-"+name, started); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -87,7 +89,7 @@ func TestInstanceHeartbeat(t *testing.T) {
 			t.Fatalf("live within a minute: %v", got)
 		}
 		time.Sleep(300 * time.Millisecond)
-		if err := s.Heartbeat(ctx, "a", started); err != nil {
+		if err := s.Heartbeat(ctx, Claimant{Instance: "a", Window: time.Minute}, "p-a", started); err != nil {
 			t.Fatal(err)
 		}
 		if got := live(200 * time.Millisecond); !got["a"] || got["b"] {
@@ -134,7 +136,7 @@ func TestClaimDue(t *testing.T) {
 		a, b := Claimant{Instance: "a", Window: window}, Claimant{Instance: "b", Window: window}
 		ids := enqueueDue(t, s, 3, now)
 		for _, c := range []Claimant{a, b} {
-			if err := s.Heartbeat(ctx, c.Instance, now); err != nil {
+			if err := s.Heartbeat(ctx, c, "p-"+c.Instance, now); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -162,7 +164,7 @@ func TestClaimDue(t *testing.T) {
 		// a dies: b keeps beating, and takes a's claim once a's beat lapses.
 		deadline := time.Now().Add(5 * window)
 		for {
-			if err := s.Heartbeat(ctx, "b", now); err != nil {
+			if err := s.Heartbeat(ctx, Claimant{Instance: "b", Window: time.Minute}, "p-b", now); err != nil {
 				t.Fatal(err)
 			}
 			got, err = s.ClaimDue(ctx, b, now, 10)
@@ -181,7 +183,7 @@ func TestClaimDue(t *testing.T) {
 		if err := s.LeaveCluster(ctx, "b"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Heartbeat(ctx, "a", now); err != nil {
+		if err := s.Heartbeat(ctx, Claimant{Instance: "a", Window: time.Minute}, "p-a", now); err != nil {
 			t.Fatal(err)
 		}
 		if got, err = s.ClaimDue(ctx, a, now, 10); err != nil || len(got) != 2 {
@@ -203,7 +205,7 @@ func TestClaimDueConcurrentPostgres(t *testing.T) {
 	errs := make(chan error, instances*perInstance)
 	for i := range instances {
 		c := Claimant{Instance: fmt.Sprintf("i%d", i), Window: time.Minute}
-		if err := s.Heartbeat(ctx, c.Instance, now); err != nil {
+		if err := s.Heartbeat(ctx, c, "p-"+c.Instance, now); err != nil {
 			t.Fatal(err)
 		}
 		for range perInstance { // an instance's lanes claim at once too
@@ -263,4 +265,41 @@ func noticeIDs(ns []Notice) []int64 {
 		ids = append(ids, n.ID)
 	}
 	return ids
+}
+
+// A second process under a name whose heartbeat is fresh is refused, and
+// records nothing; once the first one's heartbeat has lapsed it takes the
+// name, and the first one is refused in turn.
+func TestInstanceNameInUse(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		started := time.Now().Truncate(time.Millisecond)
+		long := Claimant{Instance: "a", Window: time.Minute}
+		if err := s.Heartbeat(ctx, long, "first", started); err != nil {
+			t.Fatal(err)
+		}
+		var inUse *NameInUseError
+		err := s.Heartbeat(ctx, long, "second", started.Add(time.Second))
+		if !errors.As(err, &inUse) || inUse.Instance != "a" || !inUse.StartedAt.Equal(started) || inUse.Seen >= time.Minute {
+			t.Fatalf("a second process under the name: %v (%+v)", err, inUse)
+		}
+		if !strings.Contains(err.Error(), "cluster.instance") {
+			t.Errorf("the error does not say what to change: %v", err)
+		}
+		if err := s.Heartbeat(ctx, long, "first", started); err != nil {
+			t.Fatalf("the first process beats on: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		short := Claimant{Instance: "a", Window: 200 * time.Millisecond}
+		if err := s.Heartbeat(ctx, short, "second", started.Add(time.Second)); err != nil {
+			t.Fatalf("after the first one lapsed: %v", err)
+		}
+		ins, err := s.Instances(ctx, time.Minute)
+		if err != nil || len(ins) != 1 || !ins[0].StartedAt.Equal(started.Add(time.Second)) {
+			t.Fatalf("instances after the takeover of the name: %+v %v", ins, err)
+		}
+		if err := s.Heartbeat(ctx, long, "first", started); !errors.As(err, &inUse) {
+			t.Fatalf("the first process after the second took the name: %v", err)
+		}
+	})
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// passes cluster.instance (config.Cluster.InstanceName); the default
 	// is unique to the process (see defaultInstance).
 	Instance string
+	// Process tells this process's heartbeats from another's under the
+	// same Instance name (NewGroup gives its desks one; New makes one
+	// when it is empty).
+	Process string
 }
 
 // App is one running desk.
@@ -59,6 +63,7 @@ type App struct {
 	// claimant is how the sender claims due notices; fence stops it while
 	// this instance's heartbeat may have lapsed (set by a lease manager).
 	claimant store.Claimant
+	process  string // this process's token in its heartbeats (Options.Process)
 	fence    *senderFence
 }
 
@@ -97,7 +102,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if opts.Instance == "" {
 		opts.Instance = defaultInstance()
 	}
-	a := &App{cfg: cfg, Store: st, log: log, now: now, claimant: claimantOf(opts.Instance, cfg.Cluster.Lease), fence: newSenderFence()}
+	if opts.Process == "" {
+		opts.Process = newProcessToken()
+	}
+	a := &App{cfg: cfg, Store: st, log: log, now: now, claimant: claimantOf(opts.Instance, cfg.Cluster.Lease), process: opts.Process,
+		fence: newSenderFence()}
 	if opts.Telemetry == nil {
 		opts.Telemetry = newTelemetry(cfg)
 	}

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -55,7 +58,13 @@ type senderFence struct {
 	beat   atomic.Int64 // since origin, at the start of the last heartbeat that succeeded
 }
 
-func newSenderFence() *senderFence { return &senderFence{origin: time.Now()} }
+// newSenderFence is closed, once armed, until the first heartbeat: a
+// process whose name turns out to be another's must not send meanwhile.
+func newSenderFence() *senderFence {
+	f := &senderFence{origin: time.Now()}
+	f.beat.Store(math.MinInt64 / 2)
+	return f
+}
 
 // open reports whether the sender may take and send notices.
 func (f *senderFence) open() bool {
@@ -71,7 +80,7 @@ func (f *senderFence) arm(d time.Duration) { f.within.Store(d.Nanoseconds()) }
 // call.
 func (a *App) heartbeat(ctx context.Context, started time.Time) error {
 	at := time.Since(a.fence.origin)
-	if err := a.Store.Heartbeat(ctx, a.claimant.Instance, started); err != nil {
+	if err := a.Store.Heartbeat(ctx, a.claimant, a.process, started); err != nil {
 		return err
 	}
 	a.fence.beat.Store(at.Nanoseconds())
@@ -124,6 +133,15 @@ type leaseManager struct {
 	// abandon: stop as a killed process would, releasing nothing (tests
 	// of takeover).
 	abandon bool
+	// nameWait is how long a process that has not yet beaten waits for
+	// the heartbeat of another process under its name to lapse (the one
+	// it replaces after a crash) before it gives up: twice the claim
+	// window. beaten: a heartbeat has succeeded. nameTaken: another live
+	// process bears this instance's name; the manager stops, touching no
+	// lease (they are the other process's as much as this one's).
+	nameWait  time.Duration
+	beaten    bool
+	nameTaken error
 	ended   chan struct{} // a desk run finished (buffered: a wake-up, not a count)
 
 	mu   sync.Mutex
@@ -133,6 +151,7 @@ type leaseManager struct {
 func (g *Group) newLeaseManager() *leaseManager {
 	period, ttl := leaseTiming(g.cfg.Cluster.Lease)
 	m := &leaseManager{instance: g.instance, started: time.Now(), period: period, ttl: ttl, abandon: g.abandon,
+		nameWait: 2 * claimantOf(g.instance, g.cfg.Cluster.Lease).Window,
 		grace: g.cfg.ShutdownGrace, log: g.log.With("instance", g.instance), ended: make(chan struct{}, 1)}
 	for _, a := range g.Apps {
 		a.fence.arm(ttl)
@@ -158,7 +177,25 @@ func (m *leaseManager) run(ctx context.Context) error {
 			// handed over frees its lease now.
 			m.round(ctx, false)
 		}
+		if m.nameTaken != nil {
+			return m.stopAsDuplicate()
+		}
 	}
+}
+
+// stopAsDuplicate stops the desks' runs when another live process bears
+// this instance's name, releasing nothing: the leases and the instance's
+// row are the other process's too.
+func (m *leaseManager) stopAsDuplicate() error {
+	m.log.Error("cluster: stopping: another running process has this instance's name", "err", m.nameTaken)
+	for _, d := range m.desks {
+		if d.run != nil {
+			d.run.cancel()
+			<-d.run.done
+			d.run = nil
+		}
+	}
+	return m.nameTaken
 }
 
 func (m *leaseManager) shutdown(ctx context.Context) error {
@@ -207,11 +244,24 @@ func (m *leaseManager) shutdown(ctx context.Context) error {
 // unless stopping, take or hand over desks towards a fair share.
 func (m *leaseManager) round(ctx context.Context, stopping bool) {
 	live := map[string]bool{}
+	nameInUse := false
 	for _, d := range m.desks {
 		if err := d.app.heartbeat(ctx, m.started); err != nil {
-			m.log.Warn("cluster: heartbeat failed", "desk", d.app.Name(), "err", err)
+			var inUse *store.NameInUseError
+			if !errors.As(err, &inUse) {
+				m.log.Warn("cluster: heartbeat failed", "desk", d.app.Name(), "err", err)
+				continue
+			}
+			nameInUse = true
+			if m.beaten || time.Since(m.started) >= m.nameWait {
+				m.nameTaken = fmt.Errorf("desk %s: %w", d.app.Name(), inUse)
+				return
+			}
+			m.log.Info("cluster: waiting for the heartbeat of the previous process of this name to lapse; "+
+				"if it does not, another running process has this instance's name", "desk", d.app.Name(), "err", err)
 			continue
 		}
+		m.beaten = true
 		if err := d.app.evictDeadHere(ctx, m.instance); err != nil {
 			m.log.Warn("cluster: looking for dead instances of this host failed", "desk", d.app.Name(), "err", err)
 		}
@@ -225,6 +275,9 @@ func (m *leaseManager) round(ctx context.Context, stopping bool) {
 				live[in.Name] = true
 			}
 		}
+	}
+	if nameInUse {
+		return // the leases under this name may be another process's
 	}
 	for _, d := range m.desks {
 		m.reap(ctx, d, stopping)
@@ -464,6 +517,14 @@ func (g *Group) onceLease(ctx context.Context, a *App) (release func(), holder s
 			g.log.Warn("cluster: releasing the lease failed; it expires on its own", "desk", a.Name(), "err", err)
 		}
 	}, g.instance, true, nil
+}
+
+// newProcessToken is a random token that tells this process's heartbeats
+// from those of another process given the same instance name.
+func newProcessToken() string {
+	b := make([]byte, 8)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }
 
 // defaultInstance names a process that was not given a name: the host

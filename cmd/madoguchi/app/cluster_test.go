@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -266,4 +267,54 @@ func TestClusterSpreadsDesksPostgres(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	f.answeredOnce(t, append(senders, senders2...))
+}
+
+// A second process given a running instance's name (two machines with one
+// cluster.instance) stops with an error naming the problem, without taking,
+// releasing or leaving anything of the first one's; a process that
+// replaces a crashed one of the same name waits for its heartbeat to lapse
+// and carries on.
+func TestClusterDuplicateInstanceNamePostgres(t *testing.T) {
+	f := newClusterFixture(t, "desk")
+	a := f.start(t, "a", true)
+	st := a.group.Apps[0].Store
+	waitFor(t, 5*time.Second, "a holds the desk", func() bool { return holders(t, st)["id"] == "a" })
+
+	dup := f.start(t, "a", false)
+	select {
+	case err := <-dup.stopped:
+		var inUse *store.NameInUseError
+		if !errors.As(err, &inUse) || inUse.Instance != "a" || !strings.Contains(err.Error(), "cluster.instance") {
+			t.Fatalf("the second process named a stopped with %v, want the name in use", err)
+		}
+		dup.cancel()
+		dup.cancel = nil // stopped already
+	case <-time.After(4*clusterLease + 5*time.Second):
+		t.Fatal("the second process named a is still running")
+	}
+	before := f.deliver(t, "desk", "desk@madoguchi.test", 0, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.sink.Wait(ctx, len(before)); err != nil {
+		t.Fatalf("answers from the first process: %v", err)
+	}
+	if h := holders(t, st)["id"]; h != "a" {
+		t.Errorf("desk held by %q after the duplicate stopped, want a", h)
+	}
+	ins, err := st.Instances(ctx, clusterLease)
+	if err != nil || len(ins) != 1 || !ins[0].Live {
+		t.Errorf("instances after the duplicate stopped: %+v %v", ins, err)
+	}
+
+	// a crashes; a new process of the same name waits for the old
+	// heartbeat to lapse, then takes the desk and answers.
+	a.stop(t)
+	restarted := f.start(t, "a", false)
+	after := f.deliver(t, "desk", "desk@madoguchi.test", 100, 3)
+	if err := f.sink.Wait(ctx, len(before)+len(after)); err != nil {
+		t.Fatalf("answers after the restart: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // time for a doubled answer to show
+	f.answeredOnce(t, append(before, after...))
+	restarted.stop(t) // its Run returns no error
 }

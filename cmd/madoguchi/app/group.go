@@ -38,6 +38,9 @@ func NewGroup(ctx context.Context, cfg *config.Config, opts Options) (*Group, er
 	if opts.Instance == "" {
 		opts.Instance = defaultInstance()
 	}
+	if opts.Process == "" {
+		opts.Process = newProcessToken() // one for all the desks: they may share a database
+	}
 	g := &Group{cfg: cfg, log: opts.Logger, instance: opts.Instance}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -128,21 +131,31 @@ func (g *Group) Run(ctx context.Context) error {
 	m.round(ctx, false)
 	var wg sync.WaitGroup
 	senderErrs := make([]error, len(g.Apps))
+	// The senders stop with ctx, or when the manager stops early (another
+	// process bears this instance's name).
+	sendCtx, stopSenders := context.WithCancel(ctx)
+	defer stopSenders()
 	for i, a := range g.Apps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.sender.Run(ctx); err != nil {
+			if err := a.sender.Run(sendCtx); err != nil {
 				senderErrs[i] = fmt.Errorf("desk %s: sender: %w", a.cfg.Name, err)
 			}
 		}()
 	}
-	errs := []error{m.run(ctx)}
+	runErr := m.run(ctx)
+	if m.nameTaken != nil {
+		stopSenders()
+	}
+	errs := []error{runErr}
 	senders := make(chan struct{})
 	go func() { wg.Wait(); close(senders) }()
 	select {
 	case <-senders:
-		if !g.abandon {
+		// A process that found its name taken leaves nothing: the row and
+		// the claims under the name are the other process's.
+		if !g.abandon && m.nameTaken == nil {
 			errs = append(errs, g.leave(context.WithoutCancel(ctx)))
 		}
 		errs = append(errs, senderErrs...)
