@@ -142,7 +142,7 @@ type leaseManager struct {
 	nameWait  time.Duration
 	beaten    bool
 	nameTaken error
-	ended   chan struct{} // a desk run finished (buffered: a wake-up, not a count)
+	ended     chan struct{} // a desk run finished (buffered: a wake-up, not a count)
 
 	mu   sync.Mutex
 	errs []error // of desk runs
@@ -152,7 +152,7 @@ func (g *Group) newLeaseManager() *leaseManager {
 	period, ttl := leaseTiming(g.cfg.Cluster.Lease)
 	m := &leaseManager{instance: g.instance, started: time.Now(), period: period, ttl: ttl, abandon: g.abandon,
 		nameWait: 2 * claimantOf(g.instance, g.cfg.Cluster.Lease).Window,
-		grace: g.cfg.ShutdownGrace, log: g.log.With("instance", g.instance), ended: make(chan struct{}, 1)}
+		grace:    g.cfg.ShutdownGrace, log: g.log.With("instance", g.instance), ended: make(chan struct{}, 1)}
 	for _, a := range g.Apps {
 		a.fence.arm(ttl)
 		m.desks = append(m.desks, &heldDesk{app: a})
