@@ -117,6 +117,9 @@ type heldDesk struct {
 	// handOver: the run was stopped to give the desk to another instance;
 	// the lease is released once it has finished.
 	handOver bool
+	// beaten: a heartbeat of this process has succeeded in the desk's
+	// database (desks may have databases of their own).
+	beaten bool
 }
 
 // leaseManager takes, renews, balances and gives back the desks' leases
@@ -133,14 +136,13 @@ type leaseManager struct {
 	// abandon: stop as a killed process would, releasing nothing (tests
 	// of takeover).
 	abandon bool
-	// nameWait is how long a process that has not yet beaten waits for
-	// the heartbeat of another process under its name to lapse (the one
-	// it replaces after a crash) before it gives up: twice the claim
-	// window. beaten: a heartbeat has succeeded. nameTaken: another live
-	// process bears this instance's name; the manager stops, touching no
-	// lease (they are the other process's as much as this one's).
+	// nameWait is how long a process that has not yet beaten in a desk's
+	// database waits there for the heartbeat of another process under its
+	// name to lapse (the one it replaces after a crash) before it gives
+	// up: twice the claim window. nameTaken: another live process bears
+	// this instance's name; the manager stops, touching no lease (they
+	// are the other process's as much as this one's).
 	nameWait  time.Duration
-	beaten    bool
 	nameTaken error
 	ended     chan struct{} // a desk run finished (buffered: a wake-up, not a count)
 
@@ -253,7 +255,7 @@ func (m *leaseManager) round(ctx context.Context, stopping bool) {
 				continue
 			}
 			nameInUse = true
-			if m.beaten || time.Since(m.started) >= m.nameWait {
+			if d.beaten || time.Since(m.started) >= m.nameWait {
 				m.nameTaken = fmt.Errorf("desk %s: %w", d.app.Name(), inUse)
 				return
 			}
@@ -261,7 +263,7 @@ func (m *leaseManager) round(ctx context.Context, stopping bool) {
 				"if it does not, another running process has this instance's name", "desk", d.app.Name(), "err", err)
 			continue
 		}
-		m.beaten = true
+		d.beaten = true
 		if err := d.app.evictDeadHere(ctx, m.instance); err != nil {
 			m.log.Warn("cluster: looking for dead instances of this host failed", "desk", d.app.Name(), "err", err)
 		}
