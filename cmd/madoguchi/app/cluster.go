@@ -190,6 +190,12 @@ func (m *leaseManager) run(ctx context.Context) error {
 // row are the other process's too.
 func (m *leaseManager) stopAsDuplicate() error {
 	m.log.Error("cluster: stopping: another running process has this instance's name", "err", m.nameTaken)
+	m.stopRuns()
+	return m.nameTaken
+}
+
+// stopRuns stops every desk's run and waits for it, releasing nothing.
+func (m *leaseManager) stopRuns() {
 	for _, d := range m.desks {
 		if d.run != nil {
 			d.run.cancel()
@@ -197,18 +203,12 @@ func (m *leaseManager) stopAsDuplicate() error {
 			d.run = nil
 		}
 	}
-	return m.nameTaken
 }
 
 func (m *leaseManager) shutdown(ctx context.Context) error {
 	m.log.Info("shutting down: stopping intake and jobs, finishing the work in hand, then releasing the desks", "grace", m.grace)
 	if m.abandon {
-		for _, d := range m.desks {
-			if d.run != nil {
-				d.run.cancel()
-				<-d.run.done
-			}
-		}
+		m.stopRuns()
 		return nil
 	}
 	for _, d := range m.desks {
